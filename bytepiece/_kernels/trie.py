@@ -1,0 +1,140 @@
+"""Double-array trie over byte strings, built and stored in flat int32 arrays.
+
+A node is a slot index; the child of ``node`` by byte ``c`` is ``base[node] + c``
+when ``check[base[node] + c] == node``. One addition and one comparison per byte
+keeps the encoder's inner loop free of hashing and searching. The arrays are
+padded so that ``base[node] + c`` is always a valid index for any byte ``c``.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+ROOT = 0
+_FREE = -1
+_ROOT_CHECK = -2
+
+
+@kernel
+def _grow(base, check, nxt, prv, value, size):
+    """Return the arrays enlarged to ``size`` slots; new slots join the free list."""
+    old = base.shape[0]
+    nbase = np.zeros(size, np.int32)
+    ncheck = np.full(size, _FREE, np.int32)
+    nnxt = np.empty(size, np.int64)
+    nprv = np.empty(size, np.int64)
+    nvalue = np.full(size, -1, np.int32)
+    nbase[:old] = base
+    ncheck[:old] = check
+    nnxt[:old] = nxt
+    nprv[:old] = prv
+    nvalue[:old] = value
+    for i in range(old, size):
+        nnxt[i] = i + 1
+        nprv[i] = i - 1
+    return nbase, ncheck, nnxt, nprv, nvalue
+
+
+@kernel
+def build_double_array(data, offsets):
+    """Build a double-array trie of the byte strings ``data[offsets[i]:offsets[i+1]]``.
+
+    The strings must be distinct, non-empty and sorted in byte order. Returns
+    ``(base, check, value)``: int32 arrays where ``value[slot]`` is the index of
+    the string ending at that node, or -1. First-fit placement walks a
+    doubly-linked list of free slots, so building 100k strings takes well under
+    a second.
+    """
+    n = offsets.shape[0] - 1
+    size = max(1024, 2 * (offsets[n] + 256))
+    base = np.zeros(0, np.int32)
+    check = np.zeros(0, np.int32)
+    nxt = np.zeros(0, np.int64)
+    prv = np.zeros(0, np.int64)
+    value = np.zeros(0, np.int32)
+    base, check, nxt, prv, value = _grow(base, check, nxt, prv, value, size)
+    # slot 0 is the root: take it off the free list (the list starts at slot 1)
+    check[0] = _ROOT_CHECK
+    first_free = 1
+    prv[1] = -1
+    max_slot = 0
+
+    n_nodes_max = offsets[n] + 1
+    q_node = np.empty(n_nodes_max, np.int64)
+    q_lo = np.empty(n_nodes_max, np.int64)
+    q_hi = np.empty(n_nodes_max, np.int64)
+    q_depth = np.empty(n_nodes_max, np.int64)
+    head = 0
+    tail = 1
+    q_node[0] = ROOT
+    q_lo[0] = 0
+    q_hi[0] = n
+    q_depth[0] = 0
+    labels = np.empty(256, np.int64)
+    label_lo = np.empty(257, np.int64)
+
+    while head < tail:
+        node = q_node[head]
+        lo = q_lo[head]
+        hi = q_hi[head]
+        depth = q_depth[head]
+        head += 1
+        # in sorted order a string equal to this node's prefix comes first
+        if lo < hi and offsets[lo + 1] - offsets[lo] == depth:
+            value[node] = lo
+            lo += 1
+        if lo == hi:
+            continue
+        # group the remaining strings by their byte at ``depth``
+        k = 0
+        i = lo
+        while i < hi:
+            c = data[offsets[i] + depth]
+            labels[k] = c
+            label_lo[k] = i
+            i += 1
+            while i < hi and data[offsets[i] + depth] == c:
+                i += 1
+            k += 1
+        label_lo[k] = hi
+        # first fit: the first free slot p such that every base + label is free
+        p = first_free
+        while True:
+            if p + 256 >= check.shape[0]:
+                base, check, nxt, prv, value = _grow(
+                    base, check, nxt, prv, value, 2 * check.shape[0])
+            b = p - labels[0]
+            if b >= 1:
+                fits = True
+                for t in range(1, k):
+                    if check[b + labels[t]] != _FREE:
+                        fits = False
+                        break
+                if fits:
+                    break
+            p = nxt[p]
+        base[node] = b
+        for t in range(k):
+            child = b + labels[t]
+            check[child] = node
+            # unlink the slot from the free list
+            if prv[child] >= 0:
+                nxt[prv[child]] = nxt[child]
+            else:
+                first_free = nxt[child]
+            prv[nxt[child]] = prv[child]
+            if child > max_slot:
+                max_slot = child
+            q_node[tail] = child
+            q_lo[tail] = label_lo[t]
+            q_hi[tail] = label_lo[t + 1]
+            q_depth[tail] = depth + 1
+            tail += 1
+
+    # pad so that base[node] + byte is a valid index for every node and byte
+    max_base = 0
+    for s in range(max_slot + 1):
+        if check[s] != _FREE and base[s] > max_base:
+            max_base = base[s]
+    final = max(max_slot + 1, max_base + 256)
+    return base[:final].copy(), check[:final].copy(), value[:final].copy()

@@ -1,0 +1,194 @@
+"""The BytePiece JSON model file: reading, validating and writing.
+
+A model is ``{base64(piece_bytes): [id, piece_text, count]}``; ids 0, 1, 2 are
+``<pad>``, ``<bos>``, ``<eos>`` and pieces take ids 3, 4, ... Every one of the
+256 single bytes must be a piece, so any byte string can be segmented. The
+file is the source of truth: whatever is derived from it (scores, trie) is
+rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ModelError
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+N_SPECIAL = len(SPECIAL_TOKENS)
+#: Refuse model files larger than this before reading them (an 80k-piece model is ~6 MB).
+MAX_MODEL_BYTES = 512 * 1024 * 1024
+_MAX_COUNT = 2**62
+
+
+@dataclass(frozen=True)
+class Model:
+    """Pieces and counts ordered by id: ``pieces[i]`` has id ``i + 3``."""
+
+    pieces: list[bytes]
+    counts: np.ndarray  # int64[n_pieces]
+    source: str = "<dict>"
+
+    # -- reading -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Model":
+        """Read and validate a model file; raise ModelError naming the file and the problem."""
+        source = os.fspath(path)
+        try:
+            size = os.path.getsize(source)
+            if size > MAX_MODEL_BYTES:
+                raise ModelError(
+                    f"model {source}: file is {size} bytes, larger than any model "
+                    f"({MAX_MODEL_BYTES} bytes at most)")
+            with open(source, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise ModelError(f"model {source}: cannot read: {e.strerror or e}") from None
+        try:
+            pairs = json.loads(raw, object_pairs_hook=_Pairs)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ModelError(f"model {source}: not a JSON model file ({_short(e)})") from None
+        except RecursionError:
+            raise ModelError(f"model {source}: not a JSON model file (nested too deeply)") from None
+        return cls._from_pairs(pairs, source)
+
+    @classmethod
+    def from_dict(cls, pieces: dict, source: str = "<dict>") -> "Model":
+        """Validate a pieces dict as json.load returns it (keys are base64 strings)."""
+        if not isinstance(pieces, dict):
+            raise ModelError(f"model {source}: expected a JSON object, got {type(pieces).__name__}")
+        return cls._from_pairs(_Pairs(pieces.items()), source)
+
+    @classmethod
+    def _from_pairs(cls, pairs, source: str) -> "Model":
+        if not isinstance(pairs, _Pairs):
+            raise ModelError(f"model {source}: expected a JSON object of pieces, "
+                             f"got {_json_type(pairs)}")
+        n = len(pairs)
+        by_id: list = [None] * n
+        counts = np.empty(n, np.int64)
+        seen: dict[bytes, str] = {}
+        b64decode = base64.b64decode
+        for key, entry in pairs:
+            where = f"model {source}: piece {key!r}" if len(key) <= 40 else \
+                f"model {source}: piece {key[:40]!r}..."
+            if type(entry) is not list or len(entry) != 3:
+                raise ModelError(f"{where}: expected [id, text, count], got {_json_repr(entry)}")
+            pid, text, count = entry
+            try:
+                piece = b64decode(key, validate=True)
+            except (binascii.Error, ValueError):
+                raise ModelError(f"{where}: key is not valid base64") from None
+            if not piece:
+                raise ModelError(f"{where}: empty piece")
+            if type(pid) is not int:
+                raise ModelError(f"{where}: id {_json_repr(pid)} is not an integer")
+            if type(count) is not int:
+                raise ModelError(f"{where}: count {_json_repr(count)} is not an integer")
+            if type(text) is not str:
+                raise ModelError(f"{where}: text {_json_repr(text)} is not a string")
+            if not N_SPECIAL <= pid < n + N_SPECIAL:
+                raise ModelError(f"{where}: id {pid} is out of range: {n} pieces "
+                                 f"take ids {N_SPECIAL}..{n + N_SPECIAL - 1}")
+            if count <= 0 or count > _MAX_COUNT:
+                raise ModelError(f"{where}: count {count} is not a positive count")
+            if piece in seen:
+                raise ModelError(f"{where}: duplicate piece (also under key {seen[piece]!r})")
+            seen[piece] = key
+            if by_id[pid - N_SPECIAL] is not None:
+                raise ModelError(f"{where}: duplicate id {pid}")
+            by_id[pid - N_SPECIAL] = piece
+            counts[pid - N_SPECIAL] = count
+        # n distinct ids in a range of n values: none is missing
+        missing = [b for b in range(256) if bytes([b]) not in seen]
+        if missing:
+            raise ModelError(f"model {source}: the single byte 0x{missing[0]:02x} is not a piece "
+                             f"({len(missing)} of the 256 bytes are missing); every byte "
+                             f"must be a piece")
+        return cls(by_id, counts, source)
+
+    # -- derived -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def log_probs(self) -> np.ndarray:
+        """float64 log(count / total count) per piece, computed as BytePiece 0.6.3 does."""
+        total = int(self.counts.sum(dtype=object)) if len(self.counts) else 1
+        return np.log(self.counts.astype(np.float64)) - np.log(float(total))
+
+    # -- writing -------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The JSON object of the model file, in id order."""
+        return {
+            base64.b64encode(p).decode(): [i + N_SPECIAL, p.decode(errors="ignore"), int(c)]
+            for i, (p, c) in enumerate(zip(self.pieces, self.counts.tolist()))
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as BytePiece does (indent 4, UTF-8), atomically."""
+        write_atomic(path, json.dumps(self.to_dict(), indent=4, ensure_ascii=False).encode())
+
+    @classmethod
+    def from_counts(cls, counts: dict[bytes, int], source: str = "<trainer>") -> "Model":
+        """A model with ids assigned as BytePiece's trainer does: by (length, bytes)."""
+        items = sorted(counts.items(), key=lambda t: (len(t[0]), t[0]))
+        model = cls([p for p, _ in items], np.array([c for _, c in items], np.int64), source)
+        return cls._from_pairs(_Pairs(model.to_dict().items()), source)
+
+
+class _Pairs(list):
+    """The key/value pairs of a JSON object, kept in order so duplicate keys are seen."""
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    A crash or full disk never leaves a partial file, and an existing file is
+    replaced only by a complete one.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".bytepiece-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _json_type(value) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _json_repr(value) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, _Pairs) else "an object"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 100 else text[:97] + "..."

@@ -1,0 +1,262 @@
+"""The public ``Tokenizer``: BytePiece-compatible unigram encoding and decoding.
+
+Python validates and converts; the numba kernel in ``_kernels.viterbi``
+segments whole buffers of many texts at once; ids come back as numpy arrays and
+are turned into lists once per call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .model import N_SPECIAL, SPECIAL_TOKENS, Model
+from .normalize import nfc
+from .trie import PieceTrie
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+_EMPTY_ENDS = np.zeros(0, np.int64)
+
+
+class Tokenizer:
+    """A unigram tokenizer over bytes, loaded from a BytePiece model.
+
+    >>> tokenizer = Tokenizer("corpora/models/tiny.json")          # doctest: +SKIP
+    >>> tokenizer.decode(tokenizer.encode("Hello world"))           # doctest: +SKIP
+    'Hello world'
+    """
+
+    def __init__(self, model: str | os.PathLike | dict | Model, seed: int | None = None):
+        if isinstance(model, Model):
+            self._model = model
+        elif isinstance(model, dict):
+            self._model = Model.from_dict(model)
+        else:
+            self._model = Model.load(model)
+        pieces = self._model.pieces
+        ids = np.arange(N_SPECIAL, len(pieces) + N_SPECIAL, dtype=np.int32)
+        self._trie = PieceTrie.build(pieces, ids, self._model.log_probs())
+        self._id_to_bytes = [b""] * N_SPECIAL + pieces
+        self._piece_to_id_map: dict | None = None
+        self._rng_lock = threading.Lock()
+        self.set_seed(seed)
+
+    # -- vocabulary ----------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, special tokens included."""
+        return len(self._id_to_bytes)
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({self._model.source!r}, vocab_size={self.vocab_size})"
+
+    def piece_to_id(self, piece: bytes | str) -> int:
+        """The id of a piece (bytes), or of '<pad>', '<bos>', '<eos>'."""
+        if self._piece_to_id_map is None:
+            table = {p: i for i, p in enumerate(self._id_to_bytes) if i >= N_SPECIAL}
+            table.update((name, i) for i, name in enumerate(SPECIAL_TOKENS))
+            self._piece_to_id_map = table
+        key = piece
+        if isinstance(piece, str) and piece not in SPECIAL_TOKENS:
+            key = piece.encode()
+        try:
+            return self._piece_to_id_map[key]
+        except (KeyError, TypeError):
+            raise InputError(f"{piece!r} is not a piece of this model") from None
+
+    def id_to_piece(self, i: int) -> bytes | str:
+        """The piece (bytes) of an id; '<pad>', '<bos>', '<eos>' for ids 0..2."""
+        if type(i) is not int and not isinstance(i, np.integer):
+            raise InputError(f"id {i!r} is not an integer")
+        if not 0 <= i < self.vocab_size:
+            raise InputError(f"id {i} is out of range 0..{self.vocab_size - 1}")
+        return SPECIAL_TOKENS[i] if i < N_SPECIAL else self._id_to_bytes[i]
+
+    def pieces_to_ids(self, pieces: Iterable[bytes | str]) -> list[int]:
+        return [self.piece_to_id(p) for p in pieces]
+
+    def ids_to_pieces(self, ids: Iterable[int]) -> list[bytes | str]:
+        return [self.id_to_piece(i) for i in ids]
+
+    # -- sampling ------------------------------------------------------------
+
+    def set_seed(self, seed: int | None) -> None:
+        """Restart the random stream used when ``alpha >= 0`` (None: from entropy)."""
+        with self._rng_lock:
+            self._rng = np.random.default_rng(seed)
+
+    def _draw_seed(self, alpha: float) -> np.uint64:
+        """One 64-bit seed per call; the kernel derives every draw from it and the position."""
+        if alpha < 0:
+            return np.uint64(0)
+        with self._rng_lock:
+            return np.uint64(self._rng.integers(0, 2**64, dtype=np.uint64))
+
+    # -- encoding ------------------------------------------------------------
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False,
+               alpha: float = -1) -> list[int]:
+        """Ids of the NFC form of ``text``; ``alpha >= 0`` samples a segmentation.
+
+        >>> tokenizer.encode("hello", add_eos=True)                   # doctest: +SKIP
+        [3145, 2]
+        """
+        return self.encode_bytes(_utf8(nfc(text)), add_bos, add_eos, alpha)
+
+    def encode_bytes(self, data: bytes, add_bos: bool = False, add_eos: bool = False,
+                     alpha: float = -1) -> list[int]:
+        """Ids of raw bytes (no normalization), chunked at runs of newlines like text."""
+        buf = np.frombuffer(data, np.uint8)
+        ids, _ = self.encode_buffer(buf, np.array([buf.shape[0]], np.int64), alpha=alpha)
+        out = ids.tolist()
+        return _add_special(out, add_bos, add_eos)
+
+    def tokenize(self, text: str, alpha: float = -1) -> list[bytes]:
+        """The pieces (bytes) of the NFC form of ``text``."""
+        pieces = self._id_to_bytes
+        return [pieces[i] for i in self.encode(text, alpha=alpha)]
+
+    def encode_buffer(self, buf: np.ndarray, text_ends: np.ndarray, alpha: float = -1,
+                      split_lines: bool = True, num_threads: int = 1,
+                      seed: np.uint64 | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Segment texts given as one uint8 buffer and their int64 end offsets.
+
+        Returns ``(ids, token_ends)``: int32 ids of all texts in order and, per
+        text, the cumulative number of ids at its end. The lowest-level entry
+        point: no normalization, no copies into Python lists.
+        """
+        from ._kernels.viterbi import segment
+
+        alpha = float(alpha)
+        if seed is None:
+            seed = self._draw_seed(alpha)
+        trie = self._trie
+        n_texts = text_ends.shape[0]
+        if num_threads <= 1 or n_texts < 2 or buf.shape[0] < 65536:
+            return segment(buf, text_ends, split_lines, trie.base, trie.check, trie.value,
+                           trie.logp, alpha, seed, 0)
+        # equal byte ranges at text boundaries, one kernel call per thread
+        targets = (np.arange(1, num_threads) * buf.shape[0]) // num_threads
+        cuts = np.unique(np.concatenate(
+            [[0], np.searchsorted(text_ends, targets, side="left") + 1, [n_texts]]))
+        cuts = np.minimum(cuts, n_texts)
+        cuts = np.unique(cuts)
+
+        def run(k):
+            t0, t1 = cuts[k], cuts[k + 1]
+            b0 = int(text_ends[t0 - 1]) if t0 > 0 else 0
+            b1 = int(text_ends[t1 - 1])
+            return segment(buf[b0:b1], text_ends[t0:t1] - b0, split_lines, trie.base,
+                           trie.check, trie.value, trie.logp, alpha, seed, b0)
+
+        parts = list(_pool(num_threads).map(run, range(len(cuts) - 1)))
+        ids = np.concatenate([p[0] for p in parts])
+        shift = np.cumsum([0] + [p[0].shape[0] for p in parts[:-1]])
+        token_ends = np.concatenate([p[1] + s for p, s in zip(parts, shift)])
+        return ids, token_ends
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int | None = None,
+                     add_bos: bool = False, add_eos: bool = False,
+                     alpha: float = -1) -> list[list[int]]:
+        """Ids of many texts; the kernel runs once per thread, not once per text.
+
+        ``num_threads=None`` uses every core, 1 stays on the calling thread.
+        Sampled results do not depend on ``num_threads``.
+        """
+        encoded = [_utf8(nfc(t)) for t in texts]
+        if not encoded:
+            return []
+        buf = np.frombuffer(b"".join(encoded), np.uint8)
+        text_ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+        ids, token_ends = self.encode_buffer(buf, text_ends, alpha,
+                                             num_threads=_threads(num_threads))
+        flat = ids.tolist()
+        starts = [0] + token_ends[:-1].tolist()
+        ends = token_ends.tolist()
+        if add_bos or add_eos:
+            head = [BOS_ID] if add_bos else []
+            tail = [EOS_ID] if add_eos else []
+            return [head + flat[a:b] + tail for a, b in zip(starts, ends)]
+        return [flat[a:b] for a, b in zip(starts, ends)]
+
+    # -- decoding ------------------------------------------------------------
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ids: special ids are skipped, invalid UTF-8 is dropped.
+
+        >>> tokenizer.decode(tokenizer.encode("naïve café"))           # doctest: +SKIP
+        'naïve café'
+        """
+        return self.decode_bytes(ids).decode(errors="ignore")
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes the ids stand for (special ids contribute nothing)."""
+        if isinstance(ids, np.ndarray):
+            ids = ids.tolist()
+        pieces = self._id_to_bytes
+        try:
+            return b"".join([pieces[i] if i >= 0 else pieces[len(pieces)] for i in ids])
+        except (IndexError, TypeError):
+            raise InputError(_bad_id(ids, len(pieces))) from None
+
+    def decode_batch(self, batch: Iterable[Iterable[int]], num_threads: int | None = None
+                     ) -> list[str]:
+        """Texts of many id lists (``num_threads`` is accepted for symmetry; decoding
+        is a join, bound by Python, so it runs on the calling thread)."""
+        return [self.decode(ids) for ids in batch]
+
+
+# -- helpers -----------------------------------------------------------------
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputError(f"text has a lone surrogate {text[e.start]!r} at index {e.start}; "
+                         f"it cannot be encoded as UTF-8") from None
+
+
+def _add_special(ids: list[int], add_bos: bool, add_eos: bool) -> list[int]:
+    if add_bos:
+        ids.insert(0, BOS_ID)
+    if add_eos:
+        ids.append(EOS_ID)
+    return ids
+
+
+def _bad_id(ids, vocab_size: int) -> str:
+    for i in ids:
+        if type(i) is not int and not isinstance(i, np.integer):
+            return f"id {i!r} is not an integer"
+        if not 0 <= i < vocab_size:
+            return f"id {i} is out of range 0..{vocab_size - 1}"
+    return "invalid ids"
+
+
+def _threads(num_threads: int | None) -> int:
+    if num_threads is None:
+        return os.cpu_count() or 1
+    if num_threads < 1:
+        raise InputError(f"num_threads must be at least 1, got {num_threads}")
+    return num_threads
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(num_threads: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(num_threads)
+        if pool is None:
+            pool = _POOLS[num_threads] = ThreadPoolExecutor(num_threads, "bytepiece")
+        return pool
