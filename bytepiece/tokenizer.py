@@ -43,6 +43,7 @@ class Tokenizer:
         self._trie = PieceTrie.build(pieces, ids, self._model.log_probs())
         self._id_to_bytes = [b""] * N_SPECIAL + pieces
         self._piece_to_id_map: dict | None = None
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
         self._rng_lock = threading.Lock()
         self.set_seed(seed)
 
@@ -207,6 +208,17 @@ class Tokenizer:
             return b"".join([pieces[i] if i >= 0 else pieces[len(pieces)] for i in ids])
         except (IndexError, TypeError):
             raise InputError(_bad_id(ids, len(pieces))) from None
+
+    def piece_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(data, offsets)``: the bytes of id ``i`` are data[offsets[i]:offsets[i+1]]
+        (empty for the special ids); for kernels that turn ids back into bytes."""
+        if self._table is None:
+            lengths = np.fromiter(map(len, self._id_to_bytes), np.int64, self.vocab_size)
+            offsets = np.zeros(self.vocab_size + 1, np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            data = np.frombuffer(b"".join(self._id_to_bytes), np.uint8)
+            self._table = (data, offsets)
+        return self._table
 
     def decode_batch(self, batch: Iterable[Iterable[int]], num_threads: int | None = None
                      ) -> list[str]:

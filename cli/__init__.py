@@ -1,0 +1,1 @@
+"""The ``bytepiece`` command line (installed as the package ``bytepiece_cli``)."""

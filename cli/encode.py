@@ -1,0 +1,109 @@
+"""``bytepiece encode``: text to a line of ids (or pieces) per input line, streaming."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ._common import decode_text, input_size, load_tokenizer, open_output, progress, read_blocks
+
+_ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-m", "--model", required=True, metavar="MODEL", help="BytePiece model file (JSON).")
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("--format", "fmt", type=click.Choice(["ids", "pieces", "jsonl"]), default="ids",
+              show_default=True, help="ids: space-separated ids; pieces: escaped pieces; "
+              'jsonl: {"ids": [...]} per line.')
+@click.option("--bos", is_flag=True, help="Start every line with <bos> (id 1).")
+@click.option("--eos", is_flag=True, help="End every line with <eos> (id 2).")
+@click.option("--alpha", type=float, default=-1.0, show_default=True,
+              help="Negative: best segmentation; >= 0: sample with probability ∝ p^alpha.")
+@click.option("--seed", type=int, default=None, help="Seed for sampling (--alpha >= 0).")
+@click.option("-o", "--output", metavar="FILE", default=None,
+              help="Write here (atomically) instead of stdout.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads to encode with [default: every core].")
+@click.option("--errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
+              show_default=True, help="What to do with bytes that are not UTF-8.")
+def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
+    """Encode FILEs (or stdin) into one line of ids per input line.
+
+    Every line keeps its newline, so decoding the output gives back the NFC
+    text exactly, blank lines and a last line without a newline included.
+
+    \b
+    Examples:
+      echo "Hello world" | bytepiece encode -m model.json
+      bytepiece encode -m model.json --format pieces corpus.txt
+      bytepiece encode -m model.json corpus.txt | bytepiece decode -m model.json
+    """
+    import numpy as np
+
+    from bytepiece._kernels.text_io import format_id_lines
+    from bytepiece.normalize import nfc
+
+    tokenizer = load_tokenizer(model, seed)
+    threads = threads or os.cpu_count() or 1
+    pieces = _escaped_pieces(tokenizer) if fmt == "pieces" else None
+    bos_id, eos_id = (1 if bos else -1), (2 if eos else -1)
+    with open_output(output) as out, progress(input_size(files), "encode") as bar:
+        for name, offset, block in read_blocks(files):
+            data = nfc(decode_text(block, name, offset, errors)).encode()
+            buf = np.frombuffer(data, np.uint8)
+            ends = np.flatnonzero(buf == 10) + 1
+            if buf.shape[0] and buf[-1] != 10:
+                ends = np.append(ends, buf.shape[0])
+            ids, token_ends = tokenizer.encode_buffer(buf, ends.astype(np.int64), alpha,
+                                                      num_threads=threads)
+            lines = format_id_lines(ids, token_ends, bos_id, eos_id)
+            if fmt == "ids":
+                out.write(lines)
+            elif fmt == "jsonl":
+                out.write(b"".join(b'{"ids": [' + line.replace(b" ", b", ") + b"]}\n"
+                                   for line in lines.tobytes().split(b"\n")[:-1]))
+            else:
+                out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
+            bar.update(len(block))
+
+
+def _escaped_pieces(tokenizer) -> list[str]:
+    """Each id's piece as text with no space or newline in it (for --format pieces).
+
+    Backslash, space, newline, tab and CR become \\\\, \\s, \\n, \\t, \\r; bytes that
+    are not UTF-8 and unprintable characters become \\xHH, \\uHHHH or \\UHHHHHHHH.
+    """
+    table = ["<pad>", "<bos>", "<eos>"]
+    for i in range(3, tokenizer.vocab_size):
+        text = tokenizer.id_to_piece(i).decode("utf-8", errors="surrogateescape")
+        table.append("".join(map(_escape_char, text)))
+    return table
+
+
+def _escape_char(c: str) -> str:
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    if "\udc80" <= c <= "\udcff":
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    if not c.isprintable():
+        if ord(c) < 256:
+            return f"\\x{ord(c):02x}"
+        return f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+    return c
+
+
+def _piece_lines(ids: list[int], token_ends: list[int], pieces: list[str], bos: bool,
+                 eos: bool) -> bytes:
+    lines = []
+    start = 0
+    for end in token_ends:
+        words = [pieces[i] for i in ids[start:end]]
+        if bos:
+            words.insert(0, pieces[1])
+        if eos:
+            words.append(pieces[2])
+        lines.append(" ".join(words))
+        start = end
+    return ("\n".join(lines) + "\n").encode() if lines else b""

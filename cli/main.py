@@ -1,0 +1,105 @@
+"""Entry point of the ``bytepiece`` command: a click group whose commands load lazily.
+
+Each command lives in its own module exposing ``command``; importing a module
+only when its command runs keeps ``bytepiece --help`` and start-up cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from bytepiece import __version__
+
+_COMMANDS = {
+    "encode": ("bytepiece_cli.encode", "Encode text into ids or pieces."),
+    "decode": ("bytepiece_cli.decode", "Decode lines of ids back into text."),
+    "train": ("bytepiece_cli.train", "Train a BytePiece model on a corpus."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx):
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS:
+            return None
+        module = importlib.import_module(_COMMANDS[name][0])
+        return module.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, _COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="bytepiece")
+def cli():
+    """bytepiece: train and use byte-level unigram tokenizers (BytePiece models).
+
+    \b
+    Examples:
+      bytepiece train corpora/en.txt -o en.model --vocab-size 8000
+      echo "Hello world" | bytepiece encode -m en.model
+      bytepiece encode -m en.model corpora/en.txt | bytepiece decode -m en.model
+    """
+
+
+def main(argv=None):
+    """Run the CLI. Every error is one line on stderr and a non-zero status, never a
+    traceback (set BYTEPIECE_DEBUG=1 to see one); Ctrl-C exits quietly with 130."""
+    from bytepiece.errors import BytePieceError
+
+    try:
+        status = cli.main(args=argv, prog_name="bytepiece", standalone_mode=False)
+    except click.exceptions.Abort:
+        status = 130
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        status = 130
+    except click.UsageError as e:
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        _error(f"{e.format_message()}{hint}")
+        status = e.exit_code
+    except click.ClickException as e:
+        _error(e.format_message())
+        status = e.exit_code
+    except BytePieceError as e:
+        _error(str(e))
+        status = 1
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, as cat does
+        _silence_stdout()
+        status = 141
+    except MemoryError:
+        _error("out of memory")
+        status = 1
+    except OSError as e:
+        _error(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+        status = 1
+    except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("BYTEPIECE_DEBUG"):
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (set BYTEPIECE_DEBUG=1 for details)")
+        status = 1
+    sys.exit(status or 0)
+
+
+def _error(message: str) -> None:
+    line = " ".join(message.split("\n")).strip()
+    sys.stderr.write(f"bytepiece: error: {line}\n")
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
