@@ -7,8 +7,10 @@ are turned into lists once per call.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
@@ -143,8 +145,8 @@ class Tokenizer:
         trie = self._trie
         n_texts = text_ends.shape[0]
         if num_threads <= 1 or n_texts < 2 or buf.shape[0] < 65536:
-            return segment(buf, text_ends, split_lines, trie.base, trie.check, trie.value,
-                           trie.logp, alpha, seed, 0)
+            return segment(buf, text_ends, split_lines, trie.nodes, trie.value,
+                           trie.logp, trie.pair, alpha, seed, 0)
         # equal byte ranges at text boundaries, one kernel call per thread
         targets = (np.arange(1, num_threads) * buf.shape[0]) // num_threads
         cuts = np.unique(np.concatenate(
@@ -156,8 +158,8 @@ class Tokenizer:
             t0, t1 = cuts[k], cuts[k + 1]
             b0 = int(text_ends[t0 - 1]) if t0 > 0 else 0
             b1 = int(text_ends[t1 - 1])
-            return segment(buf[b0:b1], text_ends[t0:t1] - b0, split_lines, trie.base,
-                           trie.check, trie.value, trie.logp, alpha, seed, b0)
+            return segment(buf[b0:b1], text_ends[t0:t1] - b0, split_lines, trie.nodes,
+                           trie.value, trie.logp, trie.pair, alpha, seed, b0)
 
         parts = list(_pool(num_threads).map(run, range(len(cuts) - 1)))
         ids = np.concatenate([p[0] for p in parts])
@@ -173,21 +175,34 @@ class Tokenizer:
         ``num_threads=None`` uses every core, 1 stays on the calling thread.
         Sampled results do not depend on ``num_threads``.
         """
-        encoded = [_utf8(nfc(t)) for t in texts]
-        if not encoded:
-            return []
-        buf = np.frombuffer(b"".join(encoded), np.uint8)
-        text_ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+        buf, text_ends = self._join_texts(texts)
         ids, token_ends = self.encode_buffer(buf, text_ends, alpha,
                                              num_threads=_threads(num_threads))
-        flat = ids.tolist()
-        starts = [0] + token_ends[:-1].tolist()
-        ends = token_ends.tolist()
-        if add_bos or add_eos:
-            head = [BOS_ID] if add_bos else []
-            tail = [EOS_ID] if add_eos else []
-            return [head + flat[a:b] + tail for a, b in zip(starts, ends)]
-        return [flat[a:b] for a, b in zip(starts, ends)]
+        return _split_lists(ids, token_ends, add_bos, add_eos)
+
+    @staticmethod
+    def _join_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The UTF-8 bytes of the NFC texts back to back, and each text's end offset.
+
+        One join and one encode for the whole batch: if the joined text is NFC,
+        so is every text in it, and per-text work shrinks to taking lengths.
+        """
+        from ._kernels.text_io import char_to_byte_ends
+
+        if not isinstance(texts, list):
+            texts = list(texts)
+        for t in texts:
+            if type(t) is not str:
+                raise InputError(f"expected str texts, got {type(t).__name__}")
+        joined = "".join(texts)
+        if not unicodedata.is_normalized("NFC", joined):
+            texts = [nfc(t) for t in texts]
+            joined = "".join(texts)
+        buf = np.frombuffer(_utf8(joined), np.uint8)
+        char_ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+        if buf.shape[0] == joined.__len__():  # ASCII: characters are bytes
+            return buf, char_ends
+        return buf, char_to_byte_ends(buf, char_ends)
 
     # -- decoding ------------------------------------------------------------
 
@@ -235,6 +250,26 @@ def _utf8(text: str) -> bytes:
     except UnicodeEncodeError as e:
         raise InputError(f"text has a lone surrogate {text[e.start]!r} at index {e.start}; "
                          f"it cannot be encoded as UTF-8") from None
+
+
+def _split_lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool
+                 ) -> list[list[int]]:
+    """One list of ids per text. The cyclic garbage collector is paused meanwhile:
+    it would otherwise rescan the growing heap of new lists over and over (8x slower)."""
+    flat = ids.tolist()
+    starts = [0] + token_ends[:-1].tolist()
+    ends = token_ends.tolist()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if add_bos or add_eos:
+            head = [BOS_ID] if add_bos else []
+            tail = [EOS_ID] if add_eos else []
+            return [head + flat[a:b] + tail for a, b in zip(starts, ends)]
+        return [flat[a:b] for a, b in zip(starts, ends)]
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _add_special(ids: list[int], add_bos: bool, add_eos: bool) -> list[int]:

@@ -9,18 +9,29 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PieceTrie:
-    """Flat arrays the kernel walks: ``value[slot]`` is the piece's id (or -1) and
-    ``logp[slot]`` its log-probability at the slot where the piece ends."""
+    """Flat arrays the kernel walks.
 
-    base: np.ndarray   # int32
-    check: np.ndarray  # int32
-    value: np.ndarray  # int32
-    logp: np.ndarray   # float64
+    ``nodes`` interleaves each slot's base and check (int32 pairs), so one
+    cache line serves a trie step; ``value[slot]`` is the id of the piece
+    ending at the slot (or -1) and ``logp[slot]`` its log-probability (+inf
+    where no piece ends, so the kernel tests terminals without loading
+    ``value``); ``pair`` is the node of every 2-byte prefix. Every single byte
+    must be a piece: the kernel relies on it.
+    """
+
+    nodes: np.ndarray  # int32[2 * slots]
+    value: np.ndarray  # int32[slots]
+    logp: np.ndarray   # float64[slots]
+    pair: np.ndarray   # int32[65536]
 
     @classmethod
     def build(cls, pieces: list[bytes], ids: np.ndarray, logp: np.ndarray) -> "PieceTrie":
         """Compile distinct non-empty ``pieces`` with their ``ids`` and log-probabilities."""
         from ._kernels.trie import build_double_array
+        from ._kernels.viterbi import pair_table
+
+        if sum(len(p) == 1 for p in pieces) != 256:
+            raise ValueError("every one of the 256 single bytes must be a piece")
 
         order = sorted(range(len(pieces)), key=pieces.__getitem__)
         ordered = [pieces[i] for i in order]
@@ -32,6 +43,9 @@ class PieceTrie:
         terminal = index >= 0
         value = np.full(index.shape[0], -1, np.int32)
         value[terminal] = np.asarray(ids)[order[index[terminal]]]
-        slot_logp = np.zeros(index.shape[0], np.float64)
+        slot_logp = np.full(index.shape[0], np.inf)
         slot_logp[terminal] = np.asarray(logp, np.float64)[order[index[terminal]]]
-        return cls(base, check, value, slot_logp)
+        nodes = np.empty(2 * base.shape[0], np.int32)
+        nodes[0::2] = base
+        nodes[1::2] = check
+        return cls(nodes, value, slot_logp, pair_table(nodes))

@@ -128,3 +128,26 @@ def gather_pieces(ids, data, offsets):
             out[pos] = data[j]
             pos += 1
     return out
+
+
+@kernel
+def char_to_byte_ends(buf, char_ends):
+    """Byte offsets in UTF-8 ``buf`` of the character offsets ``char_ends`` (ascending).
+
+    Lets many texts be joined and encoded to UTF-8 in one call, their
+    boundaries found afterwards: a character starts at every byte that is not
+    a continuation byte (0x80-0xBF).
+    """
+    out = np.empty(char_ends.shape[0], np.int64)
+    chars = 0
+    pos = 0
+    n = buf.shape[0]
+    for t in range(char_ends.shape[0]):
+        target = char_ends[t]
+        while chars < target:
+            pos += 1
+            while pos < n and (buf[pos] & 0xC0) == 0x80:
+                pos += 1
+            chars += 1
+        out[t] = pos
+    return out

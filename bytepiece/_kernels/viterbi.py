@@ -31,65 +31,114 @@ def uniform(seed, position, start):
 
 
 @kernel
-def _segment_chunk(buf, c0, c1, base, check, value, logp, alpha, seed, offset,
-                   scores, routes, route_ids):
-    """Fill ``routes``/``route_ids`` with the best (or a sampled) path over buf[c0:c1].
+def _offer(scores, routes, route_nodes, e, score, s, node):
+    """Keep the piece s..e (ending at trie ``node``) if it beats end e's best so far.
+
+    Written with selects and unconditional stores: whether a candidate wins is
+    unpredictable, and a mispredicted branch costs more than three stores.
+    """
+    better = score > scores[e]
+    scores[e] = score if better else scores[e]
+    routes[e] = s if better else routes[e]
+    route_nodes[e] = node if better else route_nodes[e]
+
+
+@kernel
+def _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes):
+    """Fill ``routes``/``route_nodes`` with the best path over buf[c0:c1].
 
     Forward ("push") dynamic programme: from each start s, walk the trie and
     offer every piece s..e to end e. Ends meet their candidates from the
-    longest piece to the shortest, and with ``alpha < 0`` a candidate wins only
-    when strictly better, which is BytePiece 0.6.3's tie rule. With
-    ``alpha >= 0`` the score is a running log-sum-exp and each candidate takes
-    the back-pointer with probability exp(candidate - total): an exact sample.
+    longest piece to the shortest and a candidate wins only when strictly
+    better: BytePiece 0.6.3's tie rule. Every single byte is a piece, so the
+    first step needs no check, and ``pair`` gives the node of a 2-byte prefix
+    in one look-up. ``logp`` is +inf at nodes that end no piece.
     """
     n = c1 - c0
     scores[0] = 0.0
     for e in range(1, n + 1):
         scores[e] = -np.inf
-    sample = alpha >= 0.0
+    root_base = nodes[0]
+    for s in range(n):
+        start_score = scores[s]
+        p = c0 + s
+        c = np.int64(buf[p])
+        node = root_base + c
+        score = start_score + logp[node]
+        _offer(scores, routes, route_nodes, s + 1, score, s, node)
+        p += 1
+        if p >= c1:
+            continue
+        node = pair[(c << 8) | np.int64(buf[p])]
+        if node < 0:
+            continue
+        p += 1
+        while True:
+            lp = logp[node]
+            if lp <= 0.0:
+                _offer(scores, routes, route_nodes, p - c0, start_score + lp, s, node)
+            if p >= c1:
+                break
+            nxt = nodes[2 * node] + buf[p]
+            if nodes[2 * nxt + 1] != node:
+                break
+            node = nxt
+            p += 1
+
+
+@kernel
+def _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset, scores, routes, route_nodes):
+    """Fill ``routes``/``route_nodes`` with a sampled path over buf[c0:c1].
+
+    The same forward walk as the best path, but each end keeps a running
+    log-sum-exp of alpha-scaled scores, and each candidate takes the
+    back-pointer with probability exp(candidate - total): the back-pointers
+    then trace an exact sample, with probability proportional to the product
+    of p(piece)^alpha.
+    """
+    n = c1 - c0
+    scores[0] = 0.0
+    for e in range(1, n + 1):
+        scores[e] = -np.inf
     for s in range(n):
         start_score = scores[s]
         node = 0
         p = c0 + s
         while p < c1:
-            nxt = base[node] + buf[p]
-            if check[nxt] != node:
+            nxt = nodes[2 * node] + buf[p]
+            if nodes[2 * nxt + 1] != node:
                 break
             node = nxt
             p += 1
-            v = value[node]
-            if v >= 0:
+            lp = logp[node]
+            if lp <= 0.0:
                 e = p - c0
-                if not sample:
-                    score = start_score + logp[node]
-                    if score > scores[e]:
-                        scores[e] = score
-                        routes[e] = s
-                        route_ids[e] = v
+                score = start_score + alpha * lp
+                old = scores[e]
+                if old == -np.inf:
+                    scores[e] = score
+                    routes[e] = s
+                    route_nodes[e] = node
                 else:
-                    score = start_score + alpha * logp[node]
-                    old = scores[e]
-                    if old == -np.inf:
-                        scores[e] = score
-                        routes[e] = s
-                        route_ids[e] = v
+                    if old >= score:
+                        total = old + np.log1p(np.exp(score - old))
                     else:
-                        if old >= score:
-                            total = old + np.log1p(np.exp(score - old))
-                        else:
-                            total = score + np.log1p(np.exp(old - score))
-                        scores[e] = total
-                        if uniform(seed, offset + c0 + e, s) < np.exp(score - total):
-                            routes[e] = s
-                            route_ids[e] = v
+                        total = score + np.log1p(np.exp(old - score))
+                    scores[e] = total
+                    if uniform(seed, offset + c0 + e, s) < np.exp(score - total):
+                        routes[e] = s
+                        route_nodes[e] = node
 
 
 @kernel
-def segment(buf, text_ends, split_lines, base, check, value, logp, alpha, seed, offset):
+def segment(buf, text_ends, split_lines, nodes, value, logp, pair, alpha, seed, offset):
     """Segment every text of ``buf`` into piece values.
 
     buf: uint8[n], the texts' bytes back to back; text_ends: int64[t], the end
-    offset of each text. With ``split_lines`` each text is further cut after
+    offset of each text. The trie (see ``bytepiece.trie.PieceTrie``): ``nodes``
+    int32 pairs (base, check) per slot, ``value`` int32 id per slot, ``logp``
+    float64 per slot (+inf where no piece ends), ``pair`` the node of every
+    2-byte prefix (or -1). With ``split_lines`` each text is further cut after
     every run of newlines (the chunks of ``.*\\n+|.+``) and chunks are
     segmented independently. ``alpha``, ``seed`` and ``offset`` (the position
     of buf[0] in the whole input, so samples do not depend on how the input was
@@ -102,7 +151,7 @@ def segment(buf, text_ends, split_lines, base, check, value, logp, alpha, seed, 
     cap = 256
     scores = np.empty(cap + 1, np.float64)
     routes = np.empty(cap + 1, np.int64)
-    route_ids = np.empty(cap + 1, np.int32)
+    route_nodes = np.empty(cap + 1, np.int64)
     out = 0
     t0 = 0
     for t in range(n_texts):
@@ -121,9 +170,12 @@ def segment(buf, text_ends, split_lines, base, check, value, logp, alpha, seed, 
                 cap = max(n, 2 * cap)
                 scores = np.empty(cap + 1, np.float64)
                 routes = np.empty(cap + 1, np.int64)
-                route_ids = np.empty(cap + 1, np.int32)
-            _segment_chunk(buf, c0, c1, base, check, value, logp, alpha, seed, offset,
-                           scores, routes, route_ids)
+                route_nodes = np.empty(cap + 1, np.int64)
+            if alpha < 0.0:
+                _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes)
+            else:
+                _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset,
+                              scores, routes, route_nodes)
             # walk the back-pointers twice: count, then write in order
             count = 0
             e = n
@@ -134,10 +186,25 @@ def segment(buf, text_ends, split_lines, base, check, value, logp, alpha, seed, 
             e = n
             while e > 0:
                 k -= 1
-                ids[k] = route_ids[e]
+                ids[k] = value[route_nodes[e]]
                 e = routes[e]
             out += count
             c0 = c1
         token_ends[t] = out
         t0 = t1
     return ids[:out], token_ends
+
+
+@kernel
+def pair_table(nodes):
+    """int32[65536]: the node reached from the root by bytes (a, b) at index a*256+b, or -1."""
+    pair = np.full(65536, -1, np.int32)
+    for a in range(256):
+        first = nodes[0] + a
+        if nodes[2 * first + 1] != 0:
+            continue
+        for b in range(256):
+            nxt = nodes[2 * first] + b
+            if nodes[2 * nxt + 1] == first:
+                pair[(a << 8) | b] = nxt
+    return pair
