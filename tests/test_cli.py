@@ -1,0 +1,152 @@
+"""The command line: encode and decode, formats, errors, and a real pipeline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+from click.testing import CliRunner
+
+from bytepiece import Tokenizer
+from bytepiece.model import Model
+from bytepiece_cli.main import main
+from conftest import CORPORA, make_model
+
+PIECES = {b"hello": 50, b" world": 40, b"\n\n": 9, "é".encode(): 7, b" the": 60, b"\\": 3}
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.json"
+    Model.from_dict(make_model(PIECES)).save(path)
+    return str(path)
+
+
+def run(args, input=None):
+    """Run the CLI in-process; returns (exit status, stdout bytes, stderr text)."""
+    runner = CliRunner()
+    result = runner.invoke(_entry, args, input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def _entry_main(args):
+    try:
+        main(args)
+    except SystemExit as e:
+        return e.code
+
+
+import click  # noqa: E402
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args):
+    sys.exit(_entry_main(list(args)))
+
+
+def test_encode_ids_and_round_trip(model_path):
+    tokenizer = Tokenizer(model_path)
+    text = "hello world\n\n\nthe é\nlast line"
+    status, out, err = run(["encode", "-m", model_path], input=text.encode())
+    assert status == 0, err
+    lines = out.decode().split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == len(text.split("\n"))
+    assert [int(x) for x in lines[0].split()] == tokenizer.encode("hello world\n")
+    assert lines[1] == lines[2] == str(tokenizer.piece_to_id(b"\n"))
+    status, back, err = run(["decode", "-m", model_path], input=out)
+    assert status == 0, err
+    assert back.decode() == text
+
+
+def test_formats_and_special_tokens(model_path):
+    tokenizer = Tokenizer(model_path)
+    _, out, _ = run(["encode", "-m", model_path, "--format", "pieces"], input="hello \\ x\n")
+    assert out == b"hello \\s \\\\ \\s x \\n\n"
+    _, out, _ = run(["encode", "-m", model_path, "--format", "jsonl", "--bos", "--eos"],
+                    input="hello")
+    assert json.loads(out) == {"ids": [1] + tokenizer.encode("hello") + [2]}
+    status, back, _ = run(["decode", "-m", model_path], input=out)
+    assert status == 0 and back == b"hello"
+    _, out, _ = run(["encode", "-m", model_path, "--bos", "--eos"], input="")
+    assert out == b""
+
+
+def test_sampling_is_seeded(model_path):
+    text = ("hello world the " * 50 + "\n") * 20
+    args = ["encode", "-m", model_path, "--alpha", "0.1", "--seed", "3"]
+    _, a, _ = run(args, input=text)
+    _, b, _ = run(args + ["--threads", "1"], input=text)
+    _, c, _ = run(["encode", "-m", model_path, "--alpha", "0.1", "--seed", "4"], input=text)
+    assert a == b and a != c
+    _, back, _ = run(["decode", "-m", model_path], input=a)
+    assert back.decode() == text
+
+
+def test_files_and_output(model_path, tmp_path):
+    source = CORPORA / "tiny" / "unicode-edge.txt"
+    ids_path = tmp_path / "ids.txt"
+    status, out, err = run(["encode", "-m", model_path, str(source), "-o", str(ids_path)])
+    assert status == 0 and out == b"", err
+    status, _, err = run(["decode", "-m", model_path, str(ids_path), "-o",
+                          str(tmp_path / "back.txt")])
+    assert status == 0, err
+    nfc = unicodedata.normalize("NFC", source.read_bytes().decode())
+    assert (tmp_path / "back.txt").read_bytes() == nfc.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back.txt", "ids.txt"]
+
+
+ERRORS = [
+    (["encode", "-m", "/nonexistent/model.json"], None, 1, "cannot read"),
+    (["encode", "-m", "{model}", "/nonexistent.txt"], None, 1, "cannot read /nonexistent.txt"),
+    (["encode", "-m", "{model}", str(CORPORA / "tiny" / "invalid-utf8.bin")], None, 1,
+     "invalid UTF-8 at byte 141"),
+    (["encode", "-m", "{model}", "--threads", "0"], "", 2, "--threads"),
+    (["encode", "-m", "{model}", "--format", "xml"], "", 2, "--format"),
+    (["encode"], "", 2, "Missing option '-m'"),
+    (["decode", "-m", "{model}"], "3 4 999999\n", 1, "line 1: '999999' is not an id"),
+    (["decode", "-m", "{model}"], "3 4\n5 x7\n", 1, "line 2: 'x7' is not an id"),
+    (["decode", "-m", "{model}"], '{"ids": [3, -1]}\n', 1, "line 1: id -1 is out of range"),
+    (["nosuchcommand"], None, 2, "No such command"),
+]
+
+
+@pytest.mark.parametrize("args,stdin,status,message", ERRORS)
+def test_errors_are_one_line(model_path, args, stdin, status, message):
+    args = [a.replace("{model}", model_path) for a in args]
+    code, out, err = run(args, input=stdin)
+    assert code == status
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("bytepiece: error: ")
+    assert "Traceback" not in err
+
+
+def test_invalid_utf8_can_be_replaced(model_path):
+    source = CORPORA / "tiny" / "invalid-utf8.bin"
+    status, out, err = run(["encode", "-m", model_path, "--errors", "replace", str(source)])
+    assert status == 0, err
+    _, back, _ = run(["decode", "-m", model_path], input=out)
+    assert back.decode() == source.read_bytes().decode(errors="replace")
+
+
+def test_help_and_version():
+    status, out, _ = run(["--version"])
+    assert status == 0 and out.startswith(b"bytepiece, version ")
+    for command in ["encode", "decode"]:
+        status, out, _ = run([command, "--help"])
+        assert status == 0 and b"Examples:" in out
+
+
+def test_real_pipeline(model_path, tmp_path):
+    """encode | decode through real processes reproduces the NFC text exactly."""
+    source = CORPORA / "tiny" / "zh.txt"
+    encode = subprocess.Popen([sys.executable, "-m", "bytepiece", "encode", "-m", model_path,
+                               str(source)], stdout=subprocess.PIPE)
+    decoded = subprocess.run([sys.executable, "-m", "bytepiece", "decode", "-m", model_path],
+                             stdin=encode.stdout, capture_output=True, check=True)
+    assert encode.wait() == 0
+    assert decoded.stdout == unicodedata.normalize("NFC", source.read_text()).encode()
+    assert decoded.stderr == b""

@@ -1,0 +1,139 @@
+"""The public Tokenizer API: encoding, decoding, batches, vocabulary, errors."""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bytepiece import InputError, Tokenizer
+from conftest import make_model
+
+PIECES = {b"hello": 50, b" world": 40, b"wor": 5, b"\n\n": 9, "é".encode(): 7,
+          "中文".encode(): 11, b" the": 60, b"th": 20, b"\r\n": 8}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return Tokenizer(make_model(PIECES), seed=0)
+
+
+def test_encode_decode(tokenizer):
+    ids = tokenizer.encode("hello world")
+    assert [tokenizer.id_to_piece(i) for i in ids] == [b"hello", b" world"]
+    assert tokenizer.decode(ids) == "hello world"
+    assert tokenizer.encode("hello", add_bos=True, add_eos=True) == \
+        [1, tokenizer.piece_to_id(b"hello"), 2]
+    assert tokenizer.tokenize("hello\n\n中文") == [b"hello", b"\n\n", "中文".encode()]
+    assert tokenizer.encode("") == []
+    assert tokenizer.decode([]) == ""
+
+
+def test_text_is_nfc_normalized(tokenizer):
+    decomposed = "e\u0301"
+    assert tokenizer.tokenize(decomposed) == ["é".encode()]
+    assert tokenizer.decode(tokenizer.encode(decomposed)) == "é"
+
+
+def test_vocabulary(tokenizer):
+    assert tokenizer.vocab_size == len(tokenizer) == 256 + len(PIECES) + 3
+    assert tokenizer.id_to_piece(0) == "<pad>" and tokenizer.id_to_piece(2) == "<eos>"
+    assert tokenizer.piece_to_id("<bos>") == 1
+    assert tokenizer.piece_to_id(b"\x00") == 3
+    assert tokenizer.piece_to_id("中文") == tokenizer.piece_to_id("中文".encode())
+    for i in range(3, tokenizer.vocab_size):
+        assert tokenizer.piece_to_id(tokenizer.id_to_piece(i)) == i
+    with pytest.raises(InputError, match="not a piece"):
+        tokenizer.piece_to_id(b"nope")
+    with pytest.raises(InputError, match="out of range"):
+        tokenizer.id_to_piece(tokenizer.vocab_size)
+
+
+def test_decode_skips_special_ids_and_rejects_bad_ones(tokenizer):
+    ids = tokenizer.encode("hello", add_bos=True, add_eos=True) + [0]
+    assert tokenizer.decode(ids) == "hello"
+    assert tokenizer.decode(np.array(ids)) == "hello"
+    for bad in ([5, tokenizer.vocab_size], [-1], [3, "x"]):
+        with pytest.raises(InputError):
+            tokenizer.decode(bad)
+    # a piece cut inside a character decodes with the broken bytes dropped
+    assert tokenizer.decode([tokenizer.piece_to_id(b"\xe4"), tokenizer.piece_to_id(b"a")]) == "a"
+
+
+def test_lone_surrogates_are_refused(tokenizer):
+    with pytest.raises(InputError, match="surrogate"):
+        tokenizer.encode("a\ud800b")
+
+
+def test_encode_bytes(tokenizer):
+    assert tokenizer.encode_bytes(b"hello\xff") == \
+        [tokenizer.piece_to_id(b"hello"), tokenizer.piece_to_id(b"\xff")]
+
+
+@pytest.mark.parametrize("num_threads", [None, 1, 2])
+def test_encode_batch_equals_encode(tokenizer, num_threads):
+    texts = ["hello world\n", "", "中文 the\r\n", "e\u0301", "\n\n\n", "the world"] * 3000
+    expected = [tokenizer.encode(t) for t in texts]
+    assert tokenizer.encode_batch(texts, num_threads=num_threads) == expected
+    assert tokenizer.encode_batch(texts, num_threads=num_threads, add_bos=True, add_eos=True) \
+        == [[1] + e + [2] for e in expected]
+    assert tokenizer.decode_batch(expected) == [unicodedata.normalize("NFC", t) for t in texts]
+    assert tokenizer.encode_batch([]) == []
+
+
+def test_encode_batch_rejects_bad_arguments(tokenizer):
+    with pytest.raises(InputError, match="num_threads"):
+        tokenizer.encode_batch(["a"], num_threads=0)
+    with pytest.raises(InputError, match="expected str"):
+        tokenizer.encode_batch([b"bytes"])
+
+
+def test_shared_between_threads(tokenizer):
+    texts = [f"hello {i} world the {i * 7}\n" for i in range(2000)]
+    expected = tokenizer.encode_batch(texts, num_threads=1)
+    results = {}
+
+    def work(k):
+        results[k] = [tokenizer.encode(t) for t in texts]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results.values())
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_round_trip_of_any_text(text):
+    tokenizer = _shared()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates: refused, tested above
+    nfc = unicodedata.normalize("NFC", text)
+    pieces = tokenizer.tokenize(text)
+    assert b"".join(pieces) == nfc.encode()
+    assert tokenizer.decode(tokenizer.encode(text)) == nfc
+    assert tokenizer.decode(tokenizer.encode(text, alpha=0.1)) == nfc
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_round_trip_of_any_bytes(data):
+    tokenizer = _shared()
+    ids = tokenizer.encode_bytes(data)
+    assert tokenizer.decode_bytes(ids) == data
+
+
+_TOKENIZER = []
+
+
+def _shared() -> Tokenizer:
+    if not _TOKENIZER:
+        _TOKENIZER.append(Tokenizer(make_model(PIECES)))
+    return _TOKENIZER[0]
