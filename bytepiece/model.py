@@ -41,16 +41,11 @@ class Model:
     def load(cls, path: str | os.PathLike) -> "Model":
         """Read and validate a model file; raise ModelError naming the file and the problem."""
         source = os.fspath(path)
-        try:
-            size = os.path.getsize(source)
-            if size > MAX_MODEL_BYTES:
-                raise ModelError(
-                    f"model {source}: file is {size} bytes, larger than any model "
-                    f"({MAX_MODEL_BYTES} bytes at most)")
-            with open(source, "rb") as f:
-                raw = f.read()
-        except OSError as e:
-            raise ModelError(f"model {source}: cannot read: {e.strerror or e}") from None
+        return cls.from_json(read_model_file(source), source)
+
+    @classmethod
+    def from_json(cls, raw: bytes, source: str) -> "Model":
+        """Parse and validate the bytes of a model file."""
         try:
             pairs = json.loads(raw, object_pairs_hook=_Pairs)
         except (UnicodeDecodeError, ValueError) as e:
@@ -143,6 +138,19 @@ class Model:
         items = sorted(counts.items(), key=lambda t: (len(t[0]), t[0]))
         model = cls([p for p, _ in items], np.array([c for _, c in items], np.int64), source)
         return cls._from_pairs(_Pairs(model.to_dict().items()), source)
+
+
+def read_model_file(source: str) -> bytes:
+    """The bytes of a model file, refused before reading when it is too large to be one."""
+    try:
+        size = os.path.getsize(source)
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(f"model {source}: file is {size} bytes, larger than any model "
+                             f"({MAX_MODEL_BYTES} bytes at most)")
+        with open(source, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ModelError(f"model {source}: cannot read: {e.strerror or e}") from None
 
 
 class _Pairs(list):

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import InputError
 from .model import N_SPECIAL, SPECIAL_TOKENS, Model
 from .normalize import nfc
-from .trie import PieceTrie
+from .cache import compile_model, load_compiled
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 _EMPTY_ENDS = np.zeros(0, np.int64)
@@ -34,15 +34,12 @@ class Tokenizer:
     """
 
     def __init__(self, model: str | os.PathLike | dict | Model, seed: int | None = None):
-        if isinstance(model, Model):
-            self._model = model
-        elif isinstance(model, dict):
-            self._model = Model.from_dict(model)
+        if isinstance(model, (Model, dict)):
+            self._model = model if isinstance(model, Model) else Model.from_dict(model)
+            self._trie = compile_model(self._model)
         else:
-            self._model = Model.load(model)
+            self._model, self._trie = load_compiled(model)
         pieces = self._model.pieces
-        ids = np.arange(N_SPECIAL, len(pieces) + N_SPECIAL, dtype=np.int32)
-        self._trie = PieceTrie.build(pieces, ids, self._model.log_probs())
         self._id_to_bytes = [b""] * N_SPECIAL + pieces
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None

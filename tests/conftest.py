@@ -12,6 +12,14 @@ FIXTURES = HERE / "fixtures"
 CORPORA = ROOT / "corpora"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_cache(tmp_path_factory):
+    """Compiled models go to a temporary folder, not the user's cache."""
+    import os
+
+    os.environ["BYTEPIECE_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
+
+
 def make_model(counts: dict[bytes, int]) -> dict:
     """A pieces dict in the model-file format, with every single byte added (count 1)."""
     from bytepiece.model import Model

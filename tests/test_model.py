@@ -102,3 +102,37 @@ def test_missing_file_is_a_model_error(tmp_path):
 def test_dict_models_are_validated_too():
     with pytest.raises(ModelError, match="single byte 0x00"):
         Tokenizer({_b64(b"ab"): [3, "ab", 1]})
+
+
+def test_compiled_models_are_cached_and_the_file_stays_the_truth(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BYTEPIECE_CACHE_DIR", str(cache))
+    path = tmp_path / "m.json"
+    Model.from_dict(make_model({b"hello": 9})).save(path)
+    first = Tokenizer(path)
+    entries = list(cache.iterdir())
+    assert len(entries) == 1
+    second = Tokenizer(path)  # from the cache
+    assert second.encode("hello hello") == first.encode("hello hello")
+    assert second.vocab_size == first.vocab_size
+    assert second.id_to_piece(259) == b"hello"
+    # the file changes: a new entry, new behaviour
+    Model.from_dict(make_model({b"hello": 9, b"o h": 500})).save(path)
+    assert b"o h" in Tokenizer(path).tokenize("hello hello")
+    assert len(list(cache.iterdir())) == 2
+    # a damaged entry is ignored and rewritten
+    for entry in cache.iterdir():
+        entry.write_bytes(b"garbage")
+    assert Tokenizer(path).encode("hello") == Tokenizer(Model.load(path)).encode("hello")
+    # an invalid file is refused even if a cache entry could exist for other bytes
+    path.write_text("{}")
+    with pytest.raises(ModelError, match="single byte 0x00"):
+        Tokenizer(path)
+
+
+def test_cache_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("BYTEPIECE_CACHE_DIR", "")
+    path = tmp_path / "m.json"
+    Model.from_dict(make_model({})).save(path)
+    Tokenizer(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
