@@ -117,8 +117,8 @@ def test_compiled_models_are_cached_and_the_file_stays_the_truth(tmp_path, monke
     assert second.vocab_size == first.vocab_size
     assert second.id_to_piece(259) == b"hello"
     # the file changes: a new entry, new behaviour
-    Model.from_dict(make_model({b"hello": 9, b"o h": 500})).save(path)
-    assert b"o h" in Tokenizer(path).tokenize("hello hello")
+    Model.from_dict(make_model({b"hello": 9, b"hello hello": 500})).save(path)
+    assert Tokenizer(path).tokenize("hello hello") == [b"hello hello"]
     assert len(list(cache.iterdir())) == 2
     # a damaged entry is ignored and rewritten
     for entry in cache.iterdir():
