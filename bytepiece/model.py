@@ -13,11 +13,11 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import ModelError
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
@@ -155,29 +155,6 @@ def read_model_file(source: str) -> bytes:
 
 class _Pairs(list):
     """The key/value pairs of a JSON object, kept in order so duplicate keys are seen."""
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    A crash or full disk never leaves a partial file, and an existing file is
-    replaced only by a complete one.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".bytepiece-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _json_type(value) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from typing import BinaryIO, Iterator
 
 import click
@@ -96,32 +95,17 @@ def decode_text(block: bytes, name: str, offset: int, errors: str) -> str:
 @contextlib.contextmanager
 def open_output(path: str | None) -> Iterator[BinaryIO]:
     """stdout, or a file written atomically: it appears complete or not at all."""
+    from bytepiece.atomic import atomic_output
+
     if path is None or path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".bytepiece-", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_output(path) as f:
             yield f
-        os.replace(tmp, path)
     except OSError as e:
-        _unlink(tmp)
-        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def progress(total: int | None, desc: str):

@@ -111,6 +111,8 @@ ERRORS = [
     (["decode", "-m", "{model}"], "3 4\n5 x7\n", 1, "line 2: 'x7' is not an id"),
     (["decode", "-m", "{model}"], '{"ids": [3, -1]}\n', 1, "line 1: id -1 is out of range"),
     (["nosuchcommand"], None, 2, "No such command"),
+    (["encode", "-m", "{model}", "-o", "/nonexistent/dir/out.txt"], "hello", 1,
+     "cannot write /nonexistent/dir/out.txt"),
 ]
 
 
@@ -150,3 +152,35 @@ def test_real_pipeline(model_path, tmp_path):
     assert encode.wait() == 0
     assert decoded.stdout == unicodedata.normalize("NFC", source.read_text()).encode()
     assert decoded.stderr == b""
+
+
+def test_failed_encode_leaves_an_existing_output_untouched(model_path, tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("precious")
+    status, _, err = run(["encode", "-m", model_path, "-o", str(target),
+                          str(CORPORA / "tiny" / "en.txt"), str(CORPORA / "tiny" / "invalid-utf8.bin")])
+    assert status == 1 and "invalid UTF-8" in err
+    assert target.read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_interrupt_exits_quietly_with_130(model_path, tmp_path):
+    """Ctrl-C while encoding: status 130, no traceback, no partial output."""
+    import signal
+    import time
+
+    out = tmp_path / "ids.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "bytepiece", "encode", "-m", model_path,
+                             "-", "-o", str(out)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(b"hello world\n" * 1000)
+    proc.stdin.flush()
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the output is open, the model loaded
+    assert [p.name.startswith(".bytepiece-") for p in tmp_path.iterdir()] == [True]
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert b"Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
