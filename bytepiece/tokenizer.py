@@ -22,7 +22,7 @@ from .normalize import nfc
 from .cache import compile_model, load_compiled
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
-_EMPTY_ENDS = np.zeros(0, np.int64)
+_NO_SEED = np.uint64(0)
 
 
 class Tokenizer:
@@ -40,6 +40,9 @@ class Tokenizer:
         else:
             self._model, self._trie = load_compiled(model)
         pieces = self._model.pieces
+        from ._kernels.viterbi import segment
+
+        self._segment = segment
         self._id_to_bytes = [b""] * N_SPECIAL + pieces
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
@@ -97,7 +100,7 @@ class Tokenizer:
     def _draw_seed(self, alpha: float) -> np.uint64:
         """One 64-bit seed per call; the kernel derives every draw from it and the position."""
         if alpha < 0:
-            return np.uint64(0)
+            return _NO_SEED
         with self._rng_lock:
             return np.uint64(self._rng.integers(0, 2**64, dtype=np.uint64))
 
@@ -115,10 +118,16 @@ class Tokenizer:
     def encode_bytes(self, data: bytes, add_bos: bool = False, add_eos: bool = False,
                      alpha: float = -1) -> list[int]:
         """Ids of raw bytes (no normalization), chunked at runs of newlines like text."""
-        buf = np.frombuffer(data, np.uint8)
-        ids, _ = self.encode_buffer(buf, np.array([buf.shape[0]], np.int64), alpha=alpha)
+        # the one-text path is kept short: per-call overhead dominates on short texts
+        alpha = float(alpha)
+        seed = self._draw_seed(alpha) if alpha >= 0 else _NO_SEED
+        trie = self._trie
+        ids, _ = self._segment(np.frombuffer(data, np.uint8), np.array((len(data),), np.int64),
+                               True, trie.nodes, trie.value, trie.logp, trie.pair, alpha, seed, 0)
         out = ids.tolist()
-        return _add_special(out, add_bos, add_eos)
+        if add_bos or add_eos:
+            return _add_special(out, add_bos, add_eos)
+        return out
 
     def tokenize(self, text: str, alpha: float = -1) -> list[bytes]:
         """The pieces (bytes) of the NFC form of ``text``."""
@@ -134,8 +143,7 @@ class Tokenizer:
         text, the cumulative number of ids at its end. The lowest-level entry
         point: no normalization, no copies into Python lists.
         """
-        from ._kernels.viterbi import segment
-
+        segment = self._segment
         alpha = float(alpha)
         if seed is None:
             seed = self._draw_seed(alpha)

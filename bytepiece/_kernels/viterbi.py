@@ -9,9 +9,11 @@ import numpy as np
 from ._jit import kernel
 
 _NEWLINE = 10
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+# splitmix64 constants, as plain ints: numba freezes them as compile-time constants
+# (numpy scalars would be unpickled on every call)
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
 
 
 @kernel
@@ -21,11 +23,11 @@ def uniform(seed, position, start):
     Counter-based (splitmix64), so a sample does not depend on how the input
     was split between threads or calls.
     """
-    x = seed + np.uint64(position) * _GOLDEN + np.uint64(start) * _MIX2
+    x = seed + np.uint64(position) * np.uint64(_GOLDEN) + np.uint64(start) * np.uint64(_MIX2)
     x ^= x >> np.uint64(30)
-    x *= _MIX1
+    x *= np.uint64(_MIX1)
     x ^= x >> np.uint64(27)
-    x *= _MIX2
+    x *= np.uint64(_MIX2)
     x ^= x >> np.uint64(31)
     return np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
