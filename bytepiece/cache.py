@@ -20,7 +20,7 @@ from .model import Model, read_model_file
 from .trie import PieceTrie
 
 #: Bump when the layout of the cached arrays or the trie changes.
-FORMAT = "1"
+FORMAT = "2"
 _FIELDS = ("nodes", "value", "logp", "pair", "piece_data", "piece_offsets", "counts")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 class PieceTrie:
     """Flat arrays the kernel walks.
 
-    ``nodes`` interleaves each slot's base and check (int32 pairs), so one
+    ``nodes`` interleaves each slot's base and check (uint32 pairs), so one
     cache line serves a trie step; ``value[slot]`` is the id of the piece
     ending at the slot (or -1) and ``logp[slot]`` its log-probability (+inf
     where no piece ends, so the kernel tests terminals without loading
@@ -19,10 +19,10 @@ class PieceTrie:
     must be a piece: the kernel relies on it.
     """
 
-    nodes: np.ndarray  # int32[2 * slots]
+    nodes: np.ndarray  # uint32[2 * slots]
     value: np.ndarray  # int32[slots]
     logp: np.ndarray   # float64[slots]
-    pair: np.ndarray   # int32[65536]
+    pair: np.ndarray   # uint32[65536]
 
     @classmethod
     def build(cls, pieces: list[bytes], ids: np.ndarray, logp: np.ndarray) -> "PieceTrie":
@@ -45,7 +45,7 @@ class PieceTrie:
         value[terminal] = np.asarray(ids)[order[index[terminal]]]
         slot_logp = np.full(index.shape[0], np.inf)
         slot_logp[terminal] = np.asarray(logp, np.float64)[order[index[terminal]]]
-        nodes = np.empty(2 * base.shape[0], np.int32)
-        nodes[0::2] = base
-        nodes[1::2] = check
+        nodes = np.empty(2 * base.shape[0], np.uint32)  # free slots' check: 0xFFFFFFFF
+        nodes[0::2] = base.view(np.uint32)
+        nodes[1::2] = check.view(np.uint32)
         return cls(nodes, value, slot_logp, pair_table(nodes))

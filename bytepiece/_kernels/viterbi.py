@@ -2,6 +2,11 @@
 
 Many texts are concatenated into one buffer and segmented in one call: a kernel
 call costs microseconds, which would dominate if paid per line.
+
+Indices in the hot loops are unsigned (``np.uint64``) on purpose: numba wraps
+negative signed indices around, and that extra code on every load of the trie
+walk made the kernel about twice as slow. Never mix them with signed integers:
+numba would promote the sum to a float.
 """
 
 import numpy as np
@@ -9,6 +14,8 @@ import numpy as np
 from ._jit import kernel
 
 _NEWLINE = 10
+#: ``pair`` entry of a 2-byte prefix that is no trie node (uint32 of -1).
+NO_NODE = 0xFFFFFFFF
 # splitmix64 constants, as plain ints: numba freezes them as compile-time constants
 # (numpy scalars would be unpickled on every call)
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -47,7 +54,7 @@ def _offer(scores, routes, route_nodes, e, score, s, node):
 
 @kernel
 def _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes):
-    """Fill ``routes``/``route_nodes`` with the best path over buf[c0:c1].
+    """Fill ``routes``/``route_nodes`` with the best path over buf[c0:c1] (uint64 bounds).
 
     Forward ("push") dynamic programme: from each start s, walk the trie and
     offer every piece s..e to end e. Ends meet their candidates from the
@@ -56,41 +63,46 @@ def _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes
     first step needs no check, and ``pair`` gives the node of a 2-byte prefix
     in one look-up. ``logp`` is +inf at nodes that end no piece.
     """
+    one = np.uint64(1)
+    two = np.uint64(2)
+    eight = np.uint64(8)
+    no_node = np.uint64(NO_NODE)
     n = c1 - c0
     scores[0] = 0.0
-    for e in range(1, n + 1):
+    e = one
+    while e <= n:
         scores[e] = -np.inf
-    root_base = nodes[0]
-    for s in range(n):
+        e += one
+    root_base = np.uint64(nodes[0])
+    s = np.uint64(0)
+    while s < n:
         start_score = scores[s]
         p = c0 + s
-        c = np.int64(buf[p])
+        c = np.uint64(buf[p])
         node = root_base + c
-        score = start_score + logp[node]
-        _offer(scores, routes, route_nodes, s + 1, score, s, node)
-        p += 1
-        if p >= c1:
-            continue
-        node = pair[(c << 8) | np.int64(buf[p])]
-        if node < 0:
-            continue
-        p += 1
-        while True:
-            lp = logp[node]
-            if lp <= 0.0:
-                _offer(scores, routes, route_nodes, p - c0, start_score + lp, s, node)
-            if p >= c1:
-                break
-            nxt = nodes[2 * node] + buf[p]
-            if nodes[2 * nxt + 1] != node:
-                break
-            node = nxt
-            p += 1
+        _offer(scores, routes, route_nodes, s + one, start_score + logp[node], s, node)
+        p += one
+        if p < c1:
+            node = np.uint64(pair[(c << eight) | np.uint64(buf[p])])
+            if node != no_node:
+                p += one
+                while True:
+                    lp = logp[node]
+                    if lp <= 0.0:
+                        _offer(scores, routes, route_nodes, p - c0, start_score + lp, s, node)
+                    if p >= c1:
+                        break
+                    nxt = np.uint64(nodes[two * node]) + np.uint64(buf[p])
+                    if np.uint64(nodes[two * nxt + one]) != node:
+                        break
+                    node = nxt
+                    p += one
+        s += one
 
 
 @kernel
 def _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset, scores, routes, route_nodes):
-    """Fill ``routes``/``route_nodes`` with a sampled path over buf[c0:c1].
+    """Fill ``routes``/``route_nodes`` with a sampled path over buf[c0:c1] (uint64 bounds).
 
     The same forward walk as the best path, but each end keeps a running
     log-sum-exp of alpha-scaled scores, and each candidate takes the
@@ -98,20 +110,25 @@ def _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset, scores, routes,
     then trace an exact sample, with probability proportional to the product
     of p(piece)^alpha.
     """
+    one = np.uint64(1)
+    two = np.uint64(2)
     n = c1 - c0
     scores[0] = 0.0
-    for e in range(1, n + 1):
+    e = one
+    while e <= n:
         scores[e] = -np.inf
-    for s in range(n):
+        e += one
+    s = np.uint64(0)
+    while s < n:
         start_score = scores[s]
-        node = 0
+        node = np.uint64(0)
         p = c0 + s
         while p < c1:
-            nxt = nodes[2 * node] + buf[p]
-            if nodes[2 * nxt + 1] != node:
+            nxt = np.uint64(nodes[two * node]) + np.uint64(buf[p])
+            if np.uint64(nodes[two * nxt + one]) != node:
                 break
             node = nxt
-            p += 1
+            p += one
             lp = logp[node]
             if lp <= 0.0:
                 e = p - c0
@@ -130,6 +147,7 @@ def _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset, scores, routes,
                     if uniform(seed, offset + c0 + e, s) < np.exp(score - total):
                         routes[e] = s
                         route_nodes[e] = node
+        s += one
 
 
 @kernel
@@ -138,55 +156,59 @@ def segment(buf, text_ends, split_lines, nodes, value, logp, pair, alpha, seed, 
 
     buf: uint8[n], the texts' bytes back to back; text_ends: int64[t], the end
     offset of each text. The trie (see ``bytepiece.trie.PieceTrie``): ``nodes``
-    int32 pairs (base, check) per slot, ``value`` int32 id per slot, ``logp``
-    float64 per slot (+inf where no piece ends), ``pair`` the node of every
-    2-byte prefix (or -1). With ``split_lines`` each text is further cut after
-    every run of newlines (the chunks of ``.*\\n+|.+``) and chunks are
-    segmented independently. ``alpha``, ``seed`` and ``offset`` (the position
-    of buf[0] in the whole input, so samples do not depend on how the input was
-    split) drive sampling; ``alpha < 0`` gives the best path. Returns ``(ids, token_ends)``: int32 piece values
-    in order and int64[t] cumulative token counts at the end of each text.
+    uint32 pairs (base, check) per slot, ``value`` int32 id per slot, ``logp``
+    float64 per slot (+inf where no piece ends), ``pair`` the uint32 node of
+    every 2-byte prefix (or NO_NODE). With ``split_lines`` each text is further
+    cut after every run of newlines (the chunks of ``.*\\n+|.+``) and chunks
+    are segmented independently. ``alpha``, ``seed`` and ``offset`` (the
+    position of buf[0] in the whole input, so samples do not depend on how the
+    input was split) drive sampling; ``alpha < 0`` gives the best path.
+    Returns ``(ids, token_ends)``: int32 piece values in order and int64[t]
+    cumulative token counts at the end of each text.
     """
+    zero = np.uint64(0)
+    one = np.uint64(1)
     n_texts = text_ends.shape[0]
     ids = np.empty(buf.shape[0], np.int32)
     token_ends = np.empty(n_texts, np.int64)
     cap = 256
     scores = np.empty(cap + 1, np.float64)
-    routes = np.empty(cap + 1, np.int64)
-    route_nodes = np.empty(cap + 1, np.int64)
+    routes = np.empty(cap + 1, np.uint64)
+    route_nodes = np.empty(cap + 1, np.uint64)
+    uoffset = np.uint64(offset)
     out = 0
-    t0 = 0
+    t0 = zero
     for t in range(n_texts):
-        t1 = text_ends[t]
+        t1 = np.uint64(text_ends[t])
         c0 = t0
         while c0 < t1:
             c1 = t1
             if split_lines:
                 c1 = c0
                 while c1 < t1 and buf[c1] != _NEWLINE:
-                    c1 += 1
+                    c1 += one
                 while c1 < t1 and buf[c1] == _NEWLINE:
-                    c1 += 1
+                    c1 += one
             n = c1 - c0
-            if n + 1 > scores.shape[0]:
-                cap = max(n, 2 * cap)
+            if n + one > np.uint64(scores.shape[0]):
+                cap = max(np.int64(n), 2 * cap)
                 scores = np.empty(cap + 1, np.float64)
-                routes = np.empty(cap + 1, np.int64)
-                route_nodes = np.empty(cap + 1, np.int64)
+                routes = np.empty(cap + 1, np.uint64)
+                route_nodes = np.empty(cap + 1, np.uint64)
             if alpha < 0.0:
                 _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes)
             else:
-                _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset,
+                _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, uoffset,
                               scores, routes, route_nodes)
             # walk the back-pointers twice: count, then write in order
             count = 0
             e = n
-            while e > 0:
+            while e > zero:
                 e = routes[e]
                 count += 1
             k = out + count
             e = n
-            while e > 0:
+            while e > zero:
                 k -= 1
                 ids[k] = value[route_nodes[e]]
                 e = routes[e]
@@ -199,14 +221,16 @@ def segment(buf, text_ends, split_lines, nodes, value, logp, pair, alpha, seed, 
 
 @kernel
 def pair_table(nodes):
-    """int32[65536]: the node reached from the root by bytes (a, b) at index a*256+b, or -1."""
-    pair = np.full(65536, -1, np.int32)
+    """uint32[65536]: the node reached from the root by bytes (a, b) at index a*256+b,
+    or NO_NODE."""
+    pair = np.full(65536, NO_NODE, np.uint32)
+    root_base = np.int64(nodes[0])
     for a in range(256):
-        first = nodes[0] + a
+        first = root_base + a
         if nodes[2 * first + 1] != 0:
             continue
         for b in range(256):
-            nxt = nodes[2 * first] + b
-            if nodes[2 * nxt + 1] == first:
+            nxt = np.int64(nodes[2 * first]) + b
+            if np.int64(nodes[2 * nxt + 1]) == first:
                 pair[(a << 8) | b] = nxt
     return pair
