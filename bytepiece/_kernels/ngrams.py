@@ -1,0 +1,265 @@
+"""Byte n-gram counting and pruning over packed uint64 keys.
+
+An n-gram of up to 7 bytes packs into one uint64: its first byte in the lowest
+8 bits, its k-th byte in bits 8k..8k+7, and its length in the top byte. Key 0
+(length 0) never occurs, so it marks an empty slot. Counts live in an
+open-addressing table (Fibonacci hashing, linear probing, doubling when half
+full) of (key, count) pairs: ``table`` uint64[2 * cap], ``cap`` a power of two,
+so a look-up touches one cache line.
+
+Counting is done in two steps, which gives exactly BytePiece's counts with one
+table probe per byte instead of one per order: at every position the slice of
+``order`` bytes starting there (shorter near the end of a chunk) is counted
+(``count_slices``), then the count of every n-gram of every order is the sum of
+the counts of the slices it begins, summed over the slices sorted
+lexicographically (``kept_ngrams``): the n-grams that survive pruning are few,
+and no table of all of them is ever built. ``build_lm`` turns the kept ones
+into the language model's tables.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+_FIB = np.uint64(0x9E3779B97F4A7C15)
+_LEN_SHIFT = np.uint64(56)
+_LOW56 = np.uint64((1 << 56) - 1)
+_SHARD_MIX = np.uint64(0xD6E8FEB86659FD93)
+
+
+def new_table(capacity):
+    """An empty count table with at least ``capacity`` slots (a power of two, >= 1024).
+
+    Plain numpy (as ``entries``): no kernel to compile for it.
+    """
+    cap = 1024
+    while cap < capacity:
+        cap *= 2
+    return np.zeros(2 * cap, np.uint64)
+
+
+@kernel
+def _shift(table):
+    """64 - log2(slots) for a table of (key, value) pairs: the Fibonacci hash of a
+    key is the top bits of key * _FIB."""
+    bits = 0
+    while (2 << bits) < table.shape[0]:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@kernel
+def _kv_index(table, key, shift):
+    """The index in ``table`` of the pair holding ``key``, or of the empty pair for it."""
+    mask = (table.shape[0] >> 1) - 1
+    i = np.int64((key * _FIB) >> shift)
+    while True:
+        k = table[2 * i]
+        if k == key or k == 0:
+            return 2 * i
+        i = (i + 1) & mask
+
+
+@kernel
+def _grow(table):
+    new = np.zeros(2 * table.shape[0], np.uint64)
+    shift = _shift(new)
+    for i in range(0, table.shape[0], 2):
+        if table[i] != 0:
+            j = _kv_index(new, table[i], shift)
+            new[j] = table[i]
+            new[j + 1] = table[i + 1]
+    return new
+
+
+@kernel
+def reserve(table, size, extra):
+    """The table grown, if needed, so that ``extra`` more keys keep it at most half full.
+
+    Hot loops never grow the table themselves: numba would then count references
+    to the array at every iteration, which costs more than the counting.
+    """
+    while 4 * (size + extra) > table.shape[0]:
+        table = _grow(table)
+    return table
+
+
+@kernel
+def _add(table, size, shift, key, count):
+    """Add ``count`` to ``key`` (the table has room); returns the new size."""
+    j = _kv_index(table, key, shift)
+    if table[j] == 0:
+        table[j] = key
+        size += 1
+    table[j + 1] += np.uint64(count)
+    return size
+
+
+@kernel
+def shard_of(key, n_shards):
+    """Which of ``n_shards`` tables holds ``key`` (a hash independent of the slot's)."""
+    return np.int64(((key * _SHARD_MIX) >> np.uint64(40)) % np.uint64(n_shards))
+
+
+@kernel
+def _count_slices_range(buf, lo, hi, end, order, shard, n_shards, table, size, shift):
+    for i in range(lo, hi):
+        length = min(order, end - i)
+        key = np.uint64(length) << _LEN_SHIFT
+        for k in range(length):
+            key |= np.uint64(buf[i + k]) << np.uint64(8 * k)
+        if n_shards == 1 or shard_of(key, n_shards) == shard:
+            size = _add(table, size, shift, key, 1)
+    return size
+
+
+@kernel
+def count_slices(buf, chunk_ends, order, shard, n_shards, table, size):
+    """Count, at every byte position of every chunk, the slice of ``order`` bytes
+    starting there (cut short by the end of the chunk).
+
+    buf: uint8[n], chunks back to back; chunk_ends: int64[c], cumulative ends.
+    Only slices of shard ``shard`` of ``n_shards`` are counted: threads count
+    disjoint sets of keys over the same buffer, so no key is held twice.
+    Accumulates into (table, size) and returns it (the table may grow).
+    """
+    step = 1 << 16
+    start = 0
+    for c in range(chunk_ends.shape[0]):
+        end = chunk_ends[c]
+        for lo in range(start, end, step):
+            hi = min(lo + step, end)
+            table = reserve(table, size, hi - lo)  # at most one new key per position
+            size = _count_slices_range(buf, lo, hi, end, order, shard, n_shards, table,
+                                       size, _shift(table))
+        start = end
+    return table, size
+
+
+@kernel
+def _aggregate(sorted_keys, sorted_counts, order, min_count, out_keys, out_counts, write):
+    """One pass of ``kept_ngrams``; returns the number of n-grams kept."""
+    run_key = np.zeros(order + 1, np.uint64)
+    run_count = np.zeros(order + 1, np.int64)
+    m = 0
+    for i in range(sorted_keys.shape[0] + 1):
+        last = i == sorted_keys.shape[0]
+        key = np.uint64(0) if last else sorted_keys[i]
+        length = order if last else min(np.int64(key & np.uint64(255)), order)
+        for j in range(1, length + 1):
+            top = key >> np.uint64(64 - 8 * j)
+            if not last and run_count[j] > 0 and run_key[j] == top:
+                run_count[j] += sorted_counts[i]
+                continue
+            if run_count[j] > 0 and (j == 1 or run_count[j] >= min_count):
+                if write:
+                    # back to the packing of the table: first byte lowest, length on top
+                    t = run_key[j]
+                    packed = np.uint64(j) << _LEN_SHIFT
+                    for k in range(j):
+                        byte = (t >> np.uint64(8 * (j - 1 - k))) & np.uint64(255)
+                        packed |= byte << np.uint64(8 * k)
+                    out_keys[m] = packed
+                    out_counts[m] = run_count[j]
+                m += 1
+            if not last:
+                run_key[j] = top
+                run_count[j] = sorted_counts[i]
+    return m
+
+
+@kernel
+def kept_ngrams(sorted_keys, sorted_counts, order, min_count):
+    """The n-grams of orders 1..order with their counts, those of orders >= 2
+    only when counted at least ``min_count`` times.
+
+    sorted_keys: uint64[s], the distinct slices (see ``count_slices``) in
+    big-endian packing -- first byte in the top 8 bits, length in the lowest 8 --
+    and sorted, so that the slices beginning with an n-gram are contiguous;
+    sorted_counts: int64[s], their counts. An n-gram's count is the sum of the
+    counts of the slices at least as long as it that begin with it. Returns
+    (keys uint64[m] in the table's packing, counts int64[m]).
+    """
+    m = _aggregate(sorted_keys, sorted_counts, order, min_count,
+                   np.empty(0, np.uint64), np.empty(0, np.int64), False)
+    out_keys = np.empty(m, np.uint64)
+    out_counts = np.empty(m, np.int64)
+    _aggregate(sorted_keys, sorted_counts, order, min_count, out_keys, out_counts, True)
+    return out_keys, out_counts
+
+
+def entries(table, size):
+    """The table's entries as dense arrays: keys uint64[size], counts int64[size]."""
+    used = table[0::2] != 0
+    keys = table[0::2][used]
+    counts = table[1::2][used].astype(np.int64)
+    assert keys.shape[0] == size
+    return keys, counts
+
+
+@kernel
+def _pair_index(key):
+    """first_byte * 256 + second_byte of a packed key: its index in the dense bigram table."""
+    return (np.int64(key & np.uint64(255)) << 8) | np.int64((key >> np.uint64(8)) & np.uint64(255))
+
+
+@kernel
+def build_lm(gram_keys, log_counts, log_total, order):
+    """The n-gram language model: conditional log-probabilities log P(last byte | the bytes before).
+
+    gram_keys: uint64[m] the kept n-grams of orders 1..order (every prefix of a
+    kept n-gram is kept); log_counts: float64[m] the natural log of each count;
+    log_total: the log of the order-0 count. An n-gram's value is its log count
+    minus the log count of its prefix one byte shorter (log_total for single
+    bytes), the subtraction BytePiece does. Returns ``(unigram float64[256],
+    bigram float64[65536], kv uint64[2 * cap])``: orders 1 and 2 dense (index
+    first_byte * 256 + second_byte; -inf when absent), longer n-grams in pairs
+    (key, bits of the float64 value); see ``lm.best_states``.
+    """
+    m = 0
+    for i in range(gram_keys.shape[0]):
+        if np.int64(gram_keys[i] >> _LEN_SHIFT) >= 3:
+            m += 1
+    cap = 1024
+    while cap < 2 * m:
+        cap *= 2
+    kv = np.zeros(2 * cap, np.uint64)
+    kv_value = kv.view(np.float64)
+    bits = 0
+    while (1 << bits) < cap:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    unigram = np.full(256, -np.inf)
+    bigram = np.full(65536, -np.inf)
+    # first the log counts ...
+    for i in range(gram_keys.shape[0]):
+        key = gram_keys[i]
+        length = np.int64(key >> _LEN_SHIFT)
+        if length == 1:
+            unigram[np.int64(key & np.uint64(255))] = log_counts[i]
+        elif length == 2:
+            bigram[_pair_index(key)] = log_counts[i]
+        else:
+            s = _kv_index(kv, key, shift)
+            kv[s] = key
+            kv_value[s + 1] = log_counts[i]
+    # ... then, longest first, minus the log count of the prefix (still a log count)
+    for length in range(order, 2, -1):
+        low = (np.uint64(1) << np.uint64(8 * (length - 1))) - np.uint64(1)
+        for s in range(0, 2 * cap, 2):
+            key = kv[s]
+            if key == 0 or np.int64(key >> _LEN_SHIFT) != length:
+                continue
+            if length == 3:
+                prefix = bigram[_pair_index(key)]
+            else:
+                p = _kv_index(kv, (np.uint64(length - 1) << _LEN_SHIFT) | (key & low), shift)
+                prefix = kv_value[p + 1]
+            kv_value[s + 1] = kv_value[s + 1] - prefix
+    for i in range(65536):
+        if bigram[i] != -np.inf:
+            bigram[i] = bigram[i] - unigram[i >> 8]
+    for b in range(256):
+        if unigram[b] != -np.inf:
+            unigram[b] = unigram[b] - log_total
+    return unigram, bigram, kv

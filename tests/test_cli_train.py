@@ -1,0 +1,122 @@
+"""``bytepiece train``: same models as the library (and BytePiece), inputs, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pathlib
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bytepiece import Trainer
+from bytepiece_cli.main import main
+from conftest import CORPORA
+from test_trainer import TRAIN_FIXTURES, _cases, _read
+
+TINY = [CORPORA / "tiny" / name for name in ("zh.txt", "en.txt", "code.py")]
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args):
+    try:
+        main(list(args))
+    except SystemExit as e:
+        sys.exit(e.code)
+
+
+def run(args):
+    """Run the CLI in-process; returns (exit status, stderr text)."""
+    result = CliRunner().invoke(_entry, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stderr
+
+
+def _lines(paths) -> list[str]:
+    texts = []
+    for path in paths:
+        texts += path.read_text().splitlines(keepends=True)
+    return texts
+
+
+def test_same_model_as_the_library(tmp_path):
+    out = tmp_path / "m.json"
+    status, err = run(["train", *TINY, "-o", out, "--vocab-size", "500", "--order", "5",
+                       "--workers", "2"])
+    assert status == 0, err
+    assert "bytes/token" in err and "peak memory" in err
+    trainer = Trainer(order=5, max_vocab_size=500)
+    trainer.train(_lines(TINY))
+    trainer.save(tmp_path / "lib.json")
+    assert out.read_bytes() == (tmp_path / "lib.json").read_bytes()
+
+
+@pytest.mark.parametrize("name,docs", [("tiny-lines-o6-mc2-v1000", "lines"),
+                                       ("tiny-files-o4-mc2-v300", "file")])
+def test_same_model_as_bytepiece(tmp_path, name, docs):
+    case = {c["name"]: c for c in _cases()}.get(name)
+    if case is None:
+        pytest.skip(f"no reference training fixtures in {TRAIN_FIXTURES}/train")
+    files = [CORPORA.parent / s["file"] for s in case["input"]["sources"]]
+    p = case["params"]
+    out = tmp_path / "m.json"
+    status, err = run(["train", *files, "-o", out, "--vocab-size", p["max_vocab_size"],
+                       "--order", p["order"], "--min-count", p["min_count"], "--docs", docs,
+                       "--errors", "replace", "-q"])
+    assert status == 0, err
+    assert out.read_bytes() == _read(case["outputs"][0])
+
+
+def test_gzip_jsonl_and_several_sizes(tmp_path):
+    texts = _lines(TINY)
+    gz = tmp_path / "corpus.txt.gz"
+    gz.write_bytes(gzip.compress("".join(texts).encode()))
+    jsonl = tmp_path / "corpus.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts)))
+    trainer = Trainer(order=4, max_vocab_size=[300, 400])
+    trainer.train(texts)
+    want = [pathlib.Path(p).read_bytes() for p in trainer.save(tmp_path / "lib.json")]
+    for corpus, extra in [(gz, []), (jsonl, ["--jsonl-field", "text"])]:
+        out = tmp_path / f"{corpus.name}.model"
+        status, err = run(["train", corpus, "-o", out, "--vocab-size", "400,300", "--order", "4",
+                           "-q", *extra])
+        assert status == 0, err
+        assert [(tmp_path / f"{out.name}.{s}").read_bytes() for s in (400, 300)] == want
+
+
+@pytest.mark.parametrize("args,message", [
+    (["nope.txt", "--vocab-size", "300"], "corpus file nope.txt does not exist"),
+    (["EMPTY", "--vocab-size", "300"], "the corpus is empty"),
+    (["BAD", "--vocab-size", "300"], "invalid UTF-8 at byte 141 (use --errors replace"),
+    (["GOOD", "--vocab-size", "258"], "258 is too small"),
+    (["GOOD", "--vocab-size", "30x"], "is not a list of integers"),
+    (["GOOD", "--vocab-size", "300", "--order", "8"], "8 is not in the range"),
+    (["-", "--vocab-size", "300"], "give files, not stdin"),
+    (["JSONL", "--vocab-size", "300", "--jsonl-field", "text"], "string field 'text'"),
+])
+def test_errors(tmp_path, args, message):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "bad.jsonl").write_text('{"body": "x"}\n')
+    names = {"EMPTY": tmp_path / "empty.txt", "BAD": CORPORA / "tiny" / "invalid-utf8.bin",
+             "GOOD": TINY[0], "JSONL": tmp_path / "bad.jsonl"}
+    out = tmp_path / "m.json"
+    status, err = run(["train", *[names.get(a, a) for a in args], "-o", out])
+    assert status != 0
+    assert message in err
+    assert err.startswith("bytepiece: error: ") and err.count("\n") == 1
+    assert not out.exists()
+    assert not list(tmp_path.glob(".bytepiece-*"))
+
+
+def test_small_blocks_give_the_same_documents(tmp_path, monkeypatch):
+    import bytepiece_cli.train as train_cli
+
+    path = tmp_path / "c.txt"
+    path.write_bytes("line one\r\n\n\nzwei 二\nlast without newline".encode())
+    want = list(train_cli.Corpus([str(path)]))
+    assert want == ["line one\r\n", "\n", "\n", "zwei 二\n", "last without newline"]
+    monkeypatch.setattr(train_cli, "BLOCK_BYTES", 3)
+    assert list(train_cli.Corpus([str(path)])) == want
+    assert list(train_cli.Corpus([str(path)], docs="file")) == ["".join(want)]
