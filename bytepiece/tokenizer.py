@@ -180,10 +180,46 @@ class Tokenizer:
         ``num_threads=None`` uses every core, 1 stays on the calling thread.
         Sampled results do not depend on ``num_threads``.
         """
+        num_threads = _threads(num_threads)
+        if not isinstance(texts, list):
+            texts = list(texts)
+        if num_threads > 1 and len(texts) > 1:
+            return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha)
         buf, text_ends = self._join_texts(texts)
-        ids, token_ends = self.encode_buffer(buf, text_ends, alpha,
-                                             num_threads=_threads(num_threads))
+        ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
         return _split_lists(ids, token_ends, add_bos, add_eos)
+
+    def _encode_pipelined(self, texts: list, num_threads: int, add_bos: bool, add_eos: bool,
+                          alpha: float) -> list[list[int]]:
+        """``encode_batch`` on several threads: the texts go in parts through a pipeline.
+
+        Joining texts into bytes and turning ids into lists hold the GIL; the
+        kernel does not. The calling thread prepares part k + 1 and splits the
+        ids of finished parts while the pool segments the others, so the Python
+        work overlaps the kernels instead of running before and after them.
+        """
+        alpha = float(alpha)
+        seed = self._draw_seed(alpha)
+        trie, segment = self._trie, self._segment
+        bounds = _part_bounds(texts, num_threads)
+        if len(bounds) == 2:
+            buf, text_ends = self._join_texts(texts)
+            ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1,
+                                                 seed=seed)
+            return _split_lists(ids, token_ends, add_bos, add_eos)
+        pool = _pool(num_threads)
+        pending = []
+        offset = 0
+        for lo, hi in zip(bounds, bounds[1:]):
+            buf, text_ends = self._join_texts(texts[lo:hi])
+            pending.append(pool.submit(segment, buf, text_ends, True, trie.nodes, trie.value,
+                                       trie.logp, trie.pair, alpha, seed, offset))
+            offset += buf.shape[0]
+        out: list[list[int]] = []
+        for future in pending:
+            ids, token_ends = future.result()
+            out += _split_lists(ids, token_ends, add_bos, add_eos)
+        return out
 
     @staticmethod
     def _join_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +328,25 @@ def _bad_id(ids, vocab_size: int) -> str:
         if not 0 <= i < vocab_size:
             return f"id {i} is out of range 0..{vocab_size - 1}"
     return "invalid ids"
+
+
+#: Characters per part of a multi-threaded ``encode_batch``: big enough that a
+#: kernel call and a hand-over cost nothing, small enough to fill the pipeline.
+PART_CHARS = 1 << 19
+
+
+def _part_bounds(texts: list, num_threads: int) -> list[int]:
+    """Text indices cutting ``texts`` into parts of about equal characters: at least
+    ``4 * num_threads`` parts when the batch is large, never parts under PART_CHARS / 4."""
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    total = int(lengths.sum())
+    n_parts = max(4 * num_threads, total // PART_CHARS)
+    n_parts = min(n_parts, max(1, total // (PART_CHARS // 4)), len(texts))
+    if n_parts <= 1:
+        return [0, len(texts)]
+    ends = np.cumsum(lengths)
+    cuts = np.searchsorted(ends, (np.arange(1, n_parts) * total) // n_parts, side="left") + 1
+    return sorted({0, len(texts), *(int(c) for c in cuts if 0 < c < len(texts))})
 
 
 def _threads(num_threads: int | None) -> int:

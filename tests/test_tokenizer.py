@@ -84,6 +84,24 @@ def test_encode_batch_equals_encode(tokenizer, num_threads):
     assert tokenizer.encode_batch([]) == []
 
 
+def test_pipelined_batch_equals_one_part(tokenizer, monkeypatch):
+    """Many small parts (each joined, normalized and segmented on its own) give the
+    same ids, and the same samples, as one part."""
+    import bytepiece.tokenizer as module
+
+    texts = ["hello world\n", "", "中文 the\r\n", "cafe\u0301 x", "\n\n", "the 世界"] * 500
+    one_part = tokenizer.encode_batch(texts, num_threads=1)
+    tokenizer.set_seed(3)
+    sampled = tokenizer.encode_batch(texts, num_threads=1, alpha=0.2)
+    monkeypatch.setattr(module, "PART_CHARS", 256)
+    assert len(module._part_bounds(texts, 2)) > 10
+    assert tokenizer.encode_batch(texts, num_threads=2) == one_part
+    tokenizer.set_seed(3)
+    assert tokenizer.encode_batch(texts, num_threads=2, alpha=0.2) == sampled
+    assert tokenizer.encode_batch(texts, num_threads=2, add_eos=True) == \
+        [ids + [2] for ids in one_part]
+
+
 def test_encode_batch_rejects_bad_arguments(tokenizer):
     with pytest.raises(InputError, match="num_threads"):
         tokenizer.encode_batch(["a"], num_threads=0)
