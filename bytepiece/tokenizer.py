@@ -337,11 +337,12 @@ PART_CHARS = 1 << 19
 
 def _part_bounds(texts: list, num_threads: int) -> list[int]:
     """Text indices cutting ``texts`` into parts of about equal characters: at least
-    ``4 * num_threads`` parts when the batch is large, never parts under PART_CHARS / 4."""
+    ``8 * num_threads`` parts when the batch is large (the first join and the last
+    split are not overlapped: small parts make them short), none under PART_CHARS / 16."""
     lengths = np.fromiter(map(len, texts), np.int64, len(texts))
     total = int(lengths.sum())
-    n_parts = max(4 * num_threads, total // PART_CHARS)
-    n_parts = min(n_parts, max(1, total // (PART_CHARS // 4)), len(texts))
+    n_parts = max(8 * num_threads, total // PART_CHARS)
+    n_parts = min(n_parts, max(1, total // (PART_CHARS // 16)), len(texts))
     if n_parts <= 1:
         return [0, len(texts)]
     ends = np.cumsum(lengths)
