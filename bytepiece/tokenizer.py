@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .model import N_SPECIAL, SPECIAL_TOKENS, Model
+from . import small
 from .normalize import nfc
 from .cache import compile_model, load_compiled
 
@@ -40,9 +41,7 @@ class Tokenizer:
         else:
             self._model, self._trie = load_compiled(model)
         pieces = self._model.pieces
-        from ._kernels.viterbi import segment
-
-        self._segment = segment
+        self._segment = None  # the numba kernel, loaded by the first input too large for Python
         self._id_to_bytes = [b""] * N_SPECIAL + pieces
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
@@ -106,6 +105,14 @@ class Tokenizer:
 
     # -- encoding ------------------------------------------------------------
 
+    def _kernel(self):
+        """The segmentation kernel (importing numba the first time)."""
+        if self._segment is None:
+            from ._kernels.viterbi import segment
+
+            self._segment = segment
+        return self._segment
+
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False,
                alpha: float = -1) -> list[int]:
         """Ids of the NFC form of ``text``; ``alpha >= 0`` samples a segmentation.
@@ -120,10 +127,15 @@ class Tokenizer:
         """Ids of raw bytes (no normalization), chunked at runs of newlines like text."""
         # the one-text path is kept short: per-call overhead dominates on short texts
         alpha = float(alpha)
-        seed = self._draw_seed(alpha) if alpha >= 0 else _NO_SEED
         trie = self._trie
-        ids, _ = self._segment(np.frombuffer(data, np.uint8), np.array((len(data),), np.int64),
-                               True, trie.nodes, trie.value, trie.logp, trie.pair, alpha, seed, 0)
+        buf = np.frombuffer(data, np.uint8)
+        ends = np.array((len(data),), np.int64)
+        if self._segment is None and alpha < 0 and len(data) <= small.SMALL_INPUT:
+            ids, _ = small.segment(buf, ends, True, trie.nodes, trie.value, trie.logp, trie.pair)
+        else:
+            seed = self._draw_seed(alpha) if alpha >= 0 else _NO_SEED
+            ids, _ = self._kernel()(buf, ends, True, trie.nodes, trie.value, trie.logp,
+                                    trie.pair, alpha, seed, 0)
         out = ids.tolist()
         if add_bos or add_eos:
             return _add_special(out, add_bos, add_eos)
@@ -143,11 +155,14 @@ class Tokenizer:
         text, the cumulative number of ids at its end. The lowest-level entry
         point: no normalization, no copies into Python lists.
         """
-        segment = self._segment
         alpha = float(alpha)
+        trie = self._trie
+        if self._segment is None and alpha < 0 and buf.shape[0] <= small.SMALL_INPUT:
+            return small.segment(buf, text_ends, split_lines, trie.nodes, trie.value,
+                                 trie.logp, trie.pair)
+        segment = self._kernel()
         if seed is None:
             seed = self._draw_seed(alpha)
-        trie = self._trie
         n_texts = text_ends.shape[0]
         if num_threads <= 1 or n_texts < 2 or buf.shape[0] < 65536:
             return segment(buf, text_ends, split_lines, trie.nodes, trie.value,
@@ -200,13 +215,13 @@ class Tokenizer:
         """
         alpha = float(alpha)
         seed = self._draw_seed(alpha)
-        trie, segment = self._trie, self._segment
         bounds = _part_bounds(texts, num_threads)
         if len(bounds) == 2:
             buf, text_ends = self._join_texts(texts)
             ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1,
                                                  seed=seed)
             return _split_lists(ids, token_ends, add_bos, add_eos)
+        trie, segment = self._trie, self._kernel()
         pool = _pool(num_threads)
         pending = []
         offset = 0
@@ -228,8 +243,6 @@ class Tokenizer:
         One join and one encode for the whole batch: if the joined text is NFC,
         so is every text in it, and per-text work shrinks to taking lengths.
         """
-        from ._kernels.text_io import char_to_byte_ends
-
         if not isinstance(texts, list):
             texts = list(texts)
         for t in texts:
@@ -243,6 +256,10 @@ class Tokenizer:
         char_ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
         if buf.shape[0] == joined.__len__():  # ASCII: characters are bytes
             return buf, char_ends
+        if buf.shape[0] <= small.SMALL_INPUT:  # not worth loading a kernel for
+            return buf, np.cumsum([len(_utf8(t)) for t in texts], dtype=np.int64)
+        from ._kernels.text_io import char_to_byte_ends
+
         return buf, char_to_byte_ends(buf, char_ends)
 
     # -- decoding ------------------------------------------------------------

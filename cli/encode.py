@@ -42,7 +42,6 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
     """
     import numpy as np
 
-    from bytepiece._kernels.text_io import format_id_lines
     from bytepiece.normalize import nfc
 
     tokenizer = load_tokenizer(model, seed)
@@ -58,7 +57,7 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
                 ends = np.append(ends, buf.shape[0])
             ids, token_ends = tokenizer.encode_buffer(buf, ends.astype(np.int64), alpha,
                                                       num_threads=threads)
-            lines = format_id_lines(ids, token_ends, bos_id, eos_id)
+            lines = _format_id_lines(ids, token_ends, bos_id, eos_id)
             if fmt == "ids":
                 out.write(lines)
             elif fmt == "jsonl":
@@ -67,6 +66,28 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
             else:
                 out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
             bar.update(len(block))
+
+
+def _format_id_lines(ids, token_ends, bos_id: int, eos_id: int):
+    """Lines of decimal ids: a kernel for large blocks, Python for small ones, which then
+    run without importing numba (``echo hello | bytepiece encode`` starts faster)."""
+    import numpy as np
+
+    from bytepiece.small import SMALL_INPUT
+
+    if ids.shape[0] > SMALL_INPUT:
+        from bytepiece._kernels.text_io import format_id_lines
+
+        return format_id_lines(ids, token_ends, bos_id, eos_id)
+    flat = [str(i) for i in ids.tolist()]
+    head = [str(bos_id)] if bos_id >= 0 else []
+    tail = [str(eos_id)] if eos_id >= 0 else []
+    start = 0
+    lines = []
+    for end in token_ends.tolist():
+        lines.append(" ".join(head + flat[start:end] + tail) + "\n")
+        start = end
+    return np.frombuffer("".join(lines).encode(), np.uint8)
 
 
 def _escaped_pieces(tokenizer) -> list[str]:

@@ -184,3 +184,18 @@ def test_interrupt_exits_quietly_with_130(model_path, tmp_path):
     assert proc.returncode == 130
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_small_blocks_format_ids_like_the_kernel():
+    """Small blocks are formatted in Python (no numba at start-up): same bytes as the kernel."""
+    import numpy as np
+
+    from bytepiece._kernels.text_io import format_id_lines
+    from bytepiece_cli.encode import _format_id_lines
+
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 70000, 500).astype(np.int32)
+    token_ends = np.sort(rng.integers(0, 501, 40)).astype(np.int64)
+    for bos, eos in [(-1, -1), (1, -1), (-1, 2), (1, 2)]:
+        assert _format_id_lines(ids, token_ends, bos, eos).tobytes() == \
+            format_id_lines(ids, token_ends, bos, eos).tobytes()

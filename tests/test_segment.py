@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import reference
-from bytepiece import Tokenizer
+from bytepiece import Tokenizer, small
 from bytepiece.trie import PieceTrie
 from conftest import make_model
 
@@ -29,10 +29,18 @@ def _logp(model: dict) -> dict[bytes, float]:
 
 
 def _segment(tokenizer: Tokenizer, data: bytes, alpha=-1.0, split_lines=False) -> list[bytes]:
+    """The pieces the numba kernel cuts; for the best path, checked equal to the
+    pure-Python path that small inputs take before the kernel is loaded."""
     buf = np.frombuffer(data, np.uint8)
-    ids, ends = tokenizer.encode_buffer(buf, np.array([len(data)], np.int64), alpha,
-                                        split_lines=split_lines)
+    text_ends = np.array([len(data)], np.int64)
+    tokenizer._kernel()  # small inputs would otherwise take the Python path
+    ids, ends = tokenizer.encode_buffer(buf, text_ends, alpha, split_lines=split_lines)
     assert ends.tolist() == [len(ids)]
+    if alpha < 0:
+        trie = tokenizer._trie
+        py_ids, py_ends = small.segment(buf, text_ends, split_lines, trie.nodes, trie.value,
+                                        trie.logp, trie.pair)
+        assert (py_ids.tolist(), py_ends.tolist()) == (ids.tolist(), ends.tolist())
     return [tokenizer.id_to_piece(i) for i in ids.tolist()]
 
 
@@ -111,7 +119,33 @@ def test_chunks_are_segmented_separately():
 @settings(max_examples=200, deadline=None)
 def test_tokenize_matches_reference_chunking(counts, text):
     model = make_model(counts)
-    assert Tokenizer(model).tokenize(text) == reference.tokenize(_logp(model), text)
+    tokenizer = Tokenizer(model)
+    expected = reference.tokenize(_logp(model), text)
+    assert tokenizer.tokenize(text) == expected  # the small-input Python path
+    tokenizer._kernel()
+    assert tokenizer.tokenize(text) == expected  # the kernel
+
+
+def test_small_inputs_do_not_load_numba(tmp_path):
+    """Start-up: a short text is encoded without importing numba at all."""
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.json"
+    import json
+
+    model.write_text(json.dumps(make_model({b"hello": 5, b" world": 3})))
+    code = ("import sys; from bytepiece import Tokenizer; t = Tokenizer(sys.argv[1]); "
+            "print(t.encode('hello world' + chr(10) * 20), t.encode_batch(['h\u00e9', 'x']), "
+            "'numba' in sys.modules)")
+    tokenizer = Tokenizer(str(model))
+    batch = tokenizer.encode_batch(["h\u00e9", "x"])
+    expected = f"{tokenizer.encode('hello world' + chr(10) * 20)} {batch}"
+    runs = [subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True,
+                           text=True, check=True).stdout.strip() for _ in range(2)]
+    # the first run may build the model's cached arrays (with numba); the next must not
+    assert runs[1] == expected + " False"
+    assert runs[0].startswith(expected)
 
 
 @given(pieces_st, text_st, st.integers(0, 2**32))
