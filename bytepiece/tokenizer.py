@@ -12,7 +12,7 @@ import os
 import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -29,12 +29,26 @@ _NO_SEED = np.uint64(0)
 class Tokenizer:
     """A unigram tokenizer over bytes, loaded from a BytePiece model.
 
-    >>> tokenizer = Tokenizer("corpora/models/tiny.json")          # doctest: +SKIP
-    >>> tokenizer.decode(tokenizer.encode("Hello world"))           # doctest: +SKIP
+    >>> tokenizer = Tokenizer.from_file("model.json")
+    >>> tokenizer
+    Tokenizer('model.json', vocab_size=999)
+    >>> tokenizer.encode("Hello world")
+    [75, 524, 114, 895]
+    >>> tokenizer.tokenize("Hello world")
+    [b'H', b'ell', b'o', b' world']
+    >>> tokenizer.decode([75, 524, 114, 895])
     'Hello world'
+    >>> tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id
+    (0, 1, 2)
     """
 
-    def __init__(self, model: str | os.PathLike | dict | Model, seed: int | None = None):
+    #: Ids of the special tokens ``<pad>``, ``<bos>``, ``<eos>`` (the same in every model).
+    pad_id: int = PAD_ID
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
+
+    def __init__(self, model: str | os.PathLike | dict | Model, seed: int | None = None
+                 ) -> None:
         if isinstance(model, (Model, dict)):
             self._model = model if isinstance(model, Model) else Model.from_dict(model)
             self._trie = compile_model(self._model)
@@ -48,6 +62,22 @@ class Tokenizer:
         self._rng_lock = threading.Lock()
         self.set_seed(seed)
 
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, seed: int | None = None) -> "Tokenizer":
+        """The tokenizer of a model file (the same as ``Tokenizer(path)``)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"expected a model file path, got {type(path).__name__}")
+        return cls(path, seed=seed)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model to ``path`` as a BytePiece JSON file, atomically.
+
+        >>> tokenizer.save("copy.json")
+        >>> Tokenizer.from_file("copy.json").vocab() == tokenizer.vocab()
+        True
+        """
+        self._model.save(path)
+
     # -- vocabulary ----------------------------------------------------------
 
     @property
@@ -56,13 +86,38 @@ class Tokenizer:
         return len(self._id_to_bytes)
 
     def __len__(self) -> int:
+        """``vocab_size``: the number of ids."""
         return self.vocab_size
 
     def __repr__(self) -> str:
         return f"Tokenizer({self._model.source!r}, vocab_size={self.vocab_size})"
 
+    def __iter__(self) -> Iterator[bytes | str]:
+        """The pieces in id order, as ``id_to_piece`` gives them.
+
+        >>> list(tokenizer)[:5]
+        ['<pad>', '<bos>', '<eos>', b'\\x00', b'\\x01']
+        """
+        yield from SPECIAL_TOKENS
+        yield from self._id_to_bytes[N_SPECIAL:]
+
+    def vocab(self) -> dict[bytes | str, int]:
+        """A new dict from every piece (bytes; names for the special tokens) to its id.
+
+        >>> vocab = tokenizer.vocab()
+        >>> vocab["<eos>"], vocab[b" world"], len(vocab) == len(tokenizer)
+        (2, 895, True)
+        """
+        table: dict[bytes | str, int] = {name: i for i, name in enumerate(SPECIAL_TOKENS)}
+        table.update((p, i) for i, p in enumerate(self._id_to_bytes) if i >= N_SPECIAL)
+        return table
+
     def piece_to_id(self, piece: bytes | str) -> int:
-        """The id of a piece (bytes), or of '<pad>', '<bos>', '<eos>'."""
+        """The id of a piece (bytes), or of '<pad>', '<bos>', '<eos>'.
+
+        >>> tokenizer.piece_to_id(b" world"), tokenizer.piece_to_id("<eos>")
+        (895, 2)
+        """
         if self._piece_to_id_map is None:
             table = {p: i for i, p in enumerate(self._id_to_bytes) if i >= N_SPECIAL}
             table.update((name, i) for i, name in enumerate(SPECIAL_TOKENS))
@@ -76,7 +131,11 @@ class Tokenizer:
             raise InputError(f"{piece!r} is not a piece of this model") from None
 
     def id_to_piece(self, i: int) -> bytes | str:
-        """The piece (bytes) of an id; '<pad>', '<bos>', '<eos>' for ids 0..2."""
+        """The piece (bytes) of an id; '<pad>', '<bos>', '<eos>' for ids 0..2.
+
+        >>> tokenizer.id_to_piece(895), tokenizer.id_to_piece(1)
+        (b' world', '<bos>')
+        """
         if type(i) is not int and not isinstance(i, np.integer):
             raise InputError(f"id {i!r} is not an integer")
         if not 0 <= i < self.vocab_size:
@@ -84,9 +143,11 @@ class Tokenizer:
         return SPECIAL_TOKENS[i] if i < N_SPECIAL else self._id_to_bytes[i]
 
     def pieces_to_ids(self, pieces: Iterable[bytes | str]) -> list[int]:
+        """``piece_to_id`` of each piece."""
         return [self.piece_to_id(p) for p in pieces]
 
     def ids_to_pieces(self, ids: Iterable[int]) -> list[bytes | str]:
+        """``id_to_piece`` of each id."""
         return [self.id_to_piece(i) for i in ids]
 
     # -- sampling ------------------------------------------------------------
@@ -117,8 +178,8 @@ class Tokenizer:
                alpha: float = -1) -> list[int]:
         """Ids of the NFC form of ``text``; ``alpha >= 0`` samples a segmentation.
 
-        >>> tokenizer.encode("hello", add_eos=True)                   # doctest: +SKIP
-        [3145, 2]
+        >>> tokenizer.encode("hello", add_eos=True)
+        [107, 524, 114, 2]
         """
         return self.encode_bytes(_utf8(nfc(text)), add_bos, add_eos, alpha)
 
@@ -142,7 +203,11 @@ class Tokenizer:
         return out
 
     def tokenize(self, text: str, alpha: float = -1) -> list[bytes]:
-        """The pieces (bytes) of the NFC form of ``text``."""
+        """The pieces (bytes) of the NFC form of ``text``.
+
+        >>> tokenizer.tokenize("naïve")
+        [b'n', b'a', b'\\xc3', b'\\xaf', b've']
+        """
         pieces = self._id_to_bytes
         return [pieces[i] for i in self.encode(text, alpha=alpha)]
 
@@ -267,7 +332,7 @@ class Tokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ids: special ids are skipped, invalid UTF-8 is dropped.
 
-        >>> tokenizer.decode(tokenizer.encode("naïve café"))           # doctest: +SKIP
+        >>> tokenizer.decode(tokenizer.encode("naïve café", add_bos=True))
         'naïve café'
         """
         return self.decode_bytes(ids).decode(errors="ignore")

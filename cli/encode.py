@@ -14,9 +14,11 @@ _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-m", "--model", required=True, metavar="MODEL", help="BytePiece model file (JSON).")
 @click.argument("files", nargs=-1, metavar="[FILE]...")
-@click.option("--format", "fmt", type=click.Choice(["ids", "pieces", "jsonl"]), default="ids",
-              show_default=True, help="ids: space-separated ids; pieces: escaped pieces; "
-              'jsonl: {"ids": [...]} per line.')
+@click.option("--format", "fmt", type=click.Choice(["ids", "pieces", "jsonl", "bin", "npy"]),
+              default="ids", show_default=True,
+              help="ids: space-separated ids; pieces: escaped pieces; "
+              'jsonl: {"ids": [...]} per line; bin, npy: one flat array of all the ids '
+              "(uint16, or uint32 past 65536 ids), raw or as a NumPy .npy file.")
 @click.option("--bos", is_flag=True, help="Start every line with <bos> (id 1).")
 @click.option("--eos", is_flag=True, help="End every line with <eos> (id 2).")
 @click.option("--alpha", type=float, default=-1.0, show_default=True,
@@ -39,6 +41,7 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
       echo "Hello world" | bytepiece encode -m model.json
       bytepiece encode -m model.json --format pieces corpus.txt
       bytepiece encode -m model.json corpus.txt | bytepiece decode -m model.json
+      bytepiece encode -m model.json --format npy --eos -o tokens.npy corpus.txt
     """
     import numpy as np
 
@@ -46,6 +49,10 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
 
     tokenizer = load_tokenizer(model, seed)
     threads = threads or os.cpu_count() or 1
+    if fmt in ("bin", "npy"):
+        from ._encode_array import encode_to_array
+
+        return encode_to_array(tokenizer, files, fmt, output, bos, eos, alpha, threads, errors)
     pieces = _escaped_pieces(tokenizer) if fmt == "pieces" else None
     bos_id, eos_id = (1 if bos else -1), (2 if eos else -1)
     with open_output(output) as out, progress(input_size(files), "encode") as bar:

@@ -18,6 +18,7 @@ _COMMANDS = {
     "encode": ("bytepiece_cli.encode", "Encode text into ids or pieces."),
     "decode": ("bytepiece_cli.decode", "Decode lines of ids back into text."),
     "train": ("bytepiece_cli.train", "Train a BytePiece model on a corpus."),
+    "convert": ("bytepiece_cli.convert", "Convert models to or from SentencePiece, Hugging Face."),
 }
 
 

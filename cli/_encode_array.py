@@ -1,0 +1,63 @@
+"""``bytepiece encode --format bin|npy``: a corpus into one flat array of token ids."""
+
+from __future__ import annotations
+
+import sys
+import time
+import unicodedata
+
+import click
+
+from ._common import decode_text, input_size, open_output, progress, read_blocks
+
+
+def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | None,
+                    bos: bool, eos: bool, alpha: float, threads: int, errors: str) -> None:
+    """Encode FILEs into ``output`` as a token array and print a summary on stderr."""
+    from bytepiece.errors import InputError
+    from bytepiece.normalize import nfc
+    from bytepiece.token_array import TokenArrayWriter, encode_blocks, token_dtype
+
+    if output is None or output == "-":
+        if fmt == "npy":
+            raise click.UsageError("--format npy needs -o FILE (its header is written last)")
+        if sys.stdout.isatty():
+            raise click.UsageError(f"--format {fmt} writes binary data: use -o FILE or a pipe")
+
+    def prepare(item: tuple[str, int, bytes]) -> bytes:
+        """Valid NFC UTF-8 bytes of a block; most blocks are already, and pass as they are."""
+        name, offset, block = item
+        if block.isascii():
+            return block
+        text = decode_text(block, name, offset, errors)
+        if unicodedata.is_normalized("NFC", text):
+            return block if errors == "strict" else text.encode()
+        return nfc(text).encode()
+
+    dtype = token_dtype(tokenizer.vocab_size)
+    started = time.perf_counter()
+    total_bytes = 0
+    with open_output(output) as out, progress(input_size(files), "encode") as bar:
+        try:
+            writer = TokenArrayWriter(out, dtype, fmt)
+        except InputError as e:
+            raise click.ClickException(str(e)) from None
+        with writer:
+            for (_, _, block), ids in encode_blocks(
+                    tokenizer, read_blocks(files), prepare, num_threads=threads,
+                    bos_id=1 if bos else None, eos_id=2 if eos else None, alpha=alpha,
+                    dtype=dtype):
+                writer.write(ids)
+                total_bytes += len(block)
+                bar.update(len(block))
+    seconds = time.perf_counter() - started
+    tokens = writer.length
+    where = "" if output in (None, "-") else f" to {output}"
+    sys.stderr.write(
+        f"bytepiece: encoded {_size(total_bytes)} into {tokens:,} tokens{where} "
+        f"({dtype.name}, {total_bytes / max(tokens, 1):.3f} bytes/token) in {seconds:.2f} s: "
+        f"{total_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s\n")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"

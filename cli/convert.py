@@ -1,0 +1,107 @@
+"""``bytepiece convert``: models to and from SentencePiece and Hugging Face formats."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ._common import open_output
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("source", metavar="MODEL")
+@click.argument("output", metavar="OUT")
+@click.option("--to", "to_format", type=click.Choice(["sentencepiece", "huggingface"]),
+              default=None, help="Convert the bytepiece MODEL to this format.")
+@click.option("--from", "from_format", type=click.Choice(["sentencepiece"]), default=None,
+              help="Convert MODEL from this format to a bytepiece model.")
+@click.option("--id-map", metavar="FILE", default=None,
+              help="With --from: write a JSON list mapping each of MODEL's ids to the "
+                   "bytepiece id (null where there is none, e.g. <unk>).")
+def command(source, output, to_format, from_format, id_map):
+    """Convert a model between bytepiece and other tokenizer libraries.
+
+    --to sentencepiece writes a SentencePiece unigram model (byte fallback, no
+    normalization) that gives bytepiece's ids; --to huggingface writes a
+    tokenizer.json for the tokenizers library (and transformers'
+    PreTrainedTokenizerFast); --from sentencepiece reads a SentencePiece
+    unigram model. Neither library is needed to convert.
+
+    \b
+    Examples:
+      bytepiece convert model.json --to sentencepiece model.model
+      bytepiece convert model.json --to huggingface tokenizer.json
+      bytepiece convert --from sentencepiece sp.model model.json --id-map ids.json
+    """
+    if (to_format is None) == (from_format is None):
+        raise click.UsageError("give exactly one of --to FORMAT and --from FORMAT")
+    if id_map is not None and from_format is None:
+        raise click.UsageError("--id-map goes with --from")
+    if to_format is not None:
+        _from_bytepiece(source, output, to_format)
+    else:
+        _to_bytepiece(source, output, id_map)
+
+
+def _from_bytepiece(source: str, output: str, to_format: str) -> None:
+    from bytepiece.model import Model
+
+    model = Model.load(source)
+    if to_format == "sentencepiece":
+        from bytepiece.convert.sentencepiece import to_sentencepiece
+
+        data = to_sentencepiece(model)
+        summary = (f"SentencePiece unigram model: ids 0..{len(model) + 2} as in {source}, "
+                   f"then 127 byte pieces and <unk> that bytepiece has no ids for")
+        unusable = sum(1 for p in model.pieces if len(p) > 1 and not _sentencepiece_text(p))
+        if unusable:
+            _note(f"{unusable} pieces are not UTF-8 or hold a NUL and cannot be SentencePiece "
+                  f"pieces (kept as UNUSED placeholders): SentencePiece segments text that "
+                  f"bytepiece covers with them differently")
+    else:
+        from bytepiece.convert.huggingface import inexact_scores, to_huggingface_json
+
+        data = to_huggingface_json(model)
+        summary = f"tokenizers Unigram model over ByteLevel characters, ids as in {source}"
+        inexact = inexact_scores(model)
+        if inexact:
+            _note(f"{inexact} scores cannot be written so that tokenizers reads them exactly "
+                  f"(they are one ulp off): segmentations that tie exactly in bytepiece "
+                  f"may be broken differently where these pieces take part")
+    _write(output, data)
+    _note(f"wrote {output}: {summary}")
+
+
+def _to_bytepiece(source: str, output: str, id_map: str | None) -> None:
+    from bytepiece.convert.sentencepiece import from_sentencepiece
+    from bytepiece.model import read_model_file
+
+    conversion = from_sentencepiece(read_model_file(source), source)
+    for note in conversion.notes:
+        _note(note)
+    model = conversion.model
+    _write(output, json.dumps(model.to_dict(), indent=4, ensure_ascii=False).encode())
+    if id_map is not None:
+        _write(id_map, json.dumps(conversion.id_map).encode() + b"\n")
+    same = sum(1 for sp_id, bp_id in enumerate(conversion.id_map) if sp_id == bp_id)
+    _note(f"wrote {output}: {len(model)} pieces from {len(conversion.id_map)} SentencePiece "
+          f"pieces; {same} ids are the same in both"
+          + ("" if id_map else " (--id-map FILE writes the map)"))
+
+
+def _write(path: str, data: bytes) -> None:
+    with open_output(path) as out:
+        out.write(data)
+
+
+def _sentencepiece_text(piece: bytes) -> bool:
+    try:
+        return "\x00" not in piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"bytepiece: {message}\n")
