@@ -58,6 +58,7 @@ def main(argv=None):
     traceback (set BYTEPIECE_DEBUG=1 to see one); Ctrl-C exits quietly with 130."""
     from bytepiece.errors import BytePieceError
 
+    _terminate_like_interrupt()
     try:
         status = cli.main(args=argv, prog_name="bytepiece", standalone_mode=False)
     except click.exceptions.Abort:
@@ -65,6 +66,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         status = 130
+    except _Terminated:
+        status = 143  # 128 + SIGTERM, as a shell reports a process it killed
     except click.UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
         _error(f"{e.format_message()}{hint}")
@@ -91,6 +94,22 @@ def main(argv=None):
         _error(f"internal error: {type(e).__name__}: {e} (set BYTEPIECE_DEBUG=1 for details)")
         status = 1
     sys.exit(status or 0)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, so atomic outputs remove their temporary files."""
+
+
+def _terminate_like_interrupt() -> None:
+    import signal
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. the CLI called from a test thread)
+        pass
 
 
 def _error(message: str) -> None:

@@ -164,8 +164,9 @@ def test_failed_encode_leaves_an_existing_output_untouched(model_path, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
-def test_interrupt_exits_quietly_with_130(model_path, tmp_path):
-    """Ctrl-C while encoding: status 130, no traceback, no partial output."""
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_interrupt_exits_quietly(model_path, tmp_path, signame, status):
+    """Ctrl-C or SIGTERM while encoding: status 130 / 143, no traceback, no partial output."""
     import signal
     import time
 
@@ -179,9 +180,9 @@ def test_interrupt_exits_quietly_with_130(model_path, tmp_path):
         time.sleep(0.05)  # until the output is open, the model loaded
     assert [p.name.startswith(".bytepiece-") for p in tmp_path.iterdir()] == [True]
     time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == status
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
