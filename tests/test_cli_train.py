@@ -120,3 +120,25 @@ def test_small_blocks_give_the_same_documents(tmp_path, monkeypatch):
     monkeypatch.setattr(train_cli, "BLOCK_BYTES", 3)
     assert list(train_cli.Corpus([str(path)])) == want
     assert list(train_cli.Corpus([str(path)], docs="file")) == ["".join(want)]
+
+
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_interrupted_training_keeps_the_old_model(tmp_path, signame, status):
+    """A signal mid-training: quiet exit, the existing model untouched, no stray files."""
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "model.json"
+    out.write_text("the previous model")
+    proc = subprocess.Popen([sys.executable, "-m", "bytepiece", "train", str(CORPORA / "en.txt"),
+                             str(CORPORA / "code.txt"), "-o", str(out), "--vocab-size", "8000",
+                             "--workers", "1"], stderr=subprocess.PIPE)
+    time.sleep(1.5)  # inside the first pass (training takes several seconds)
+    assert proc.poll() is None
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert b"Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
+    assert out.read_text() == "the previous model"
