@@ -12,6 +12,15 @@ import click
 #: Input is read in blocks of about this many bytes, cut at a newline.
 BLOCK_BYTES = 1 << 22
 
+#: Signals received (appended by the handlers ``main`` installs).
+INTERRUPTED: list[int] = []
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt if a signal arrived, even one whose exception was swallowed."""
+    if INTERRUPTED:
+        raise KeyboardInterrupt()
+
 
 def load_tokenizer(path: str, seed: int | None = None):
     """The Tokenizer of a model file; library errors become one-line CLI errors."""
@@ -104,6 +113,7 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
     try:
         with atomic_output(path) as f:
             yield f
+            check_interrupted()  # never commit the output of an interrupted run
     except OSError as e:
         raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 

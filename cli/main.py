@@ -61,11 +61,14 @@ def main(argv=None):
     _terminate_like_interrupt()
     try:
         status = cli.main(args=argv, prog_name="bytepiece", standalone_mode=False)
+        from ._common import check_interrupted
+
+        check_interrupted()
     except click.exceptions.Abort:
         status = 130
     except KeyboardInterrupt:
         sys.stderr.write("\n")
-        status = 130
+        status = 143 if _sigterm_seen() else 130
     except _Terminated:
         status = 143  # 128 + SIGTERM, as a shell reports a process it killed
     except click.UsageError as e:
@@ -89,11 +92,39 @@ def main(argv=None):
         _error(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
         status = 1
     except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:
+            # a signal landed inside numba's dispatcher (e.g. while a kernel compiled),
+            # which wraps it in SystemError: still an interrupt
+            return _exit(143 if isinstance(interrupt, _Terminated) else 130)
         if os.environ.get("BYTEPIECE_DEBUG"):
             raise
         _error(f"internal error: {type(e).__name__}: {e} (set BYTEPIECE_DEBUG=1 for details)")
         status = 1
+    _exit(status)
+
+
+def _sigterm_seen() -> bool:
+    import signal
+
+    from ._common import INTERRUPTED
+
+    return signal.SIGTERM in INTERRUPTED
+
+
+def _exit(status) -> None:
     sys.exit(status or 0)
+
+
+def _interrupt_behind(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or SIGTERM among the causes of ``error``, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (KeyboardInterrupt, _Terminated)):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 class _Terminated(BaseException):
@@ -101,13 +132,32 @@ class _Terminated(BaseException):
 
 
 def _terminate_like_interrupt() -> None:
+    """SIGTERM raises _Terminated; both it and SIGINT are also recorded, because library
+    code may swallow the exception (numba does while it compiles): outputs check the
+    record before they are committed (``_common.check_interrupted``)."""
     import signal
 
-    def handler(signum, frame):
+    from ._common import INTERRUPTED
+
+    def on_term(signum, frame):
+        INTERRUPTED.append(signum)
         raise _Terminated()
 
+    def on_int(signum, frame):
+        INTERRUPTED.append(signum)
+        raise KeyboardInterrupt()
+
+    default_hook = sys.unraisablehook
+
+    def unraisable(info):  # a signal inside a callback from C: stay quiet, it is recorded
+        if not isinstance(info.exc_value, (KeyboardInterrupt, _Terminated)):
+            default_hook(info)
+
+    sys.unraisablehook = unraisable
     try:
-        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGTERM, on_term)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, on_int)
     except ValueError:  # not the main thread (e.g. the CLI called from a test thread)
         pass
 

@@ -190,6 +190,9 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
         raise click.ClickException(str(e)) from None
     if trainer.total_bytes == 0:
         raise click.ClickException("the corpus is empty: no text in " + ", ".join(corpus))
+    from ._common import check_interrupted
+
+    check_interrupted()  # a signal whose exception was swallowed still stops the run
     try:
         paths = trainer.save(output)
     except OSError as e:
