@@ -55,53 +55,60 @@ def cli():
 
 def main(argv=None):
     """Run the CLI. Every error is one line on stderr and a non-zero status, never a
-    traceback (set BYTEPIECE_DEBUG=1 to see one); Ctrl-C exits quietly with 130."""
-    from bytepiece.errors import BytePieceError
+    traceback (set BYTEPIECE_DEBUG=1 to see one); Ctrl-C exits quietly with 130,
+    SIGTERM with 143."""
+    from ._common import INTERRUPTED, check_interrupted
 
+    INTERRUPTED.clear()
     _terminate_like_interrupt()
     try:
         status = cli.main(args=argv, prog_name="bytepiece", standalone_mode=False)
-        from ._common import check_interrupted
-
         check_interrupted()
-    except click.exceptions.Abort:
-        status = 130
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        status = 143 if _sigterm_seen() else 130
-    except _Terminated:
-        status = 143  # 128 + SIGTERM, as a shell reports a process it killed
-    except click.UsageError as e:
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        status = _report(e)
+    _exit(status)
+
+
+def _report(e: BaseException) -> int:
+    """The exit status of a run that raised ``e``, after its one-line message on stderr."""
+    from bytepiece.errors import BytePieceError
+
+    from ._common import INTERRUPTED, ReaderGone
+
+    if _interrupt_behind(e) is not None or isinstance(e, click.exceptions.Abort) or \
+            INTERRUPTED:
+        # an interrupt, possibly wrapped (click makes it Abort, numba's dispatcher a
+        # SystemError) or swallowed (numba, while it compiles), and whatever failed
+        # after it in code it left half-done: quietly 130 (Ctrl-C) or 143 (SIGTERM)
+        if isinstance(e, KeyboardInterrupt) and not _sigterm_seen():
+            sys.stderr.write("\n")
+        return 143 if _sigterm_seen() or isinstance(e, _Terminated) else 130
+    if isinstance(e, click.UsageError):
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
         _error(f"{e.format_message()}{hint}")
-        status = e.exit_code
-    except click.ClickException as e:
+        return e.exit_code
+    if isinstance(e, click.ClickException):
         _error(e.format_message())
-        status = e.exit_code
-    except BytePieceError as e:
+        return e.exit_code
+    if isinstance(e, BytePieceError):
         _error(str(e))
-        status = 1
-    except BrokenPipeError:
+        return 1
+    if isinstance(e, (BrokenPipeError, ReaderGone)):
         # the reader went away (e.g. `| head`): stop quietly, as cat does
         _silence_stdout()
-        status = 141
-    except MemoryError:
+        return 141
+    if isinstance(e, MemoryError):
         _error("out of memory")
-        status = 1
-    except OSError as e:
+        return 1
+    if isinstance(e, OSError):
         _error(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
-        status = 1
-    except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
-        interrupt = _interrupt_behind(e)
-        if interrupt is not None:
-            # a signal landed inside numba's dispatcher (e.g. while a kernel compiled),
-            # which wraps it in SystemError: still an interrupt
-            return _exit(143 if isinstance(interrupt, _Terminated) else 130)
-        if os.environ.get("BYTEPIECE_DEBUG"):
-            raise
-        _error(f"internal error: {type(e).__name__}: {e} (set BYTEPIECE_DEBUG=1 for details)")
-        status = 1
-    _exit(status)
+        return 1
+    if os.environ.get("BYTEPIECE_DEBUG") or not isinstance(e, Exception):
+        raise e
+    _error(f"internal error: {type(e).__name__}: {e} (set BYTEPIECE_DEBUG=1 for details)")
+    return 1
 
 
 def _sigterm_seen() -> bool:
@@ -147,10 +154,14 @@ def _terminate_like_interrupt() -> None:
         INTERRUPTED.append(signum)
         raise KeyboardInterrupt()
 
-    default_hook = sys.unraisablehook
+    default_hook = sys.__unraisablehook__
 
-    def unraisable(info):  # a signal inside a callback from C: stay quiet, it is recorded
-        if not isinstance(info.exc_value, (KeyboardInterrupt, _Terminated)):
+    def unraisable(info):
+        # a signal inside a callback from C: stay quiet, it is recorded; and once
+        # interrupted, objects the signal left half-built (numba's compiler state)
+        # may fail in their destructors: nothing to report either
+        if not isinstance(info.exc_value, (KeyboardInterrupt, _Terminated)) and \
+                not INTERRUPTED:
             default_hook(info)
 
     sys.unraisablehook = unraisable
