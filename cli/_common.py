@@ -16,6 +16,11 @@ BLOCK_BYTES = 1 << 22
 INTERRUPTED: list[int] = []
 
 
+class ReaderGone(Exception):
+    """The reader of stdout went away (``bytepiece encode ... | head``): ``main`` stops
+    quietly with status 141, as ``cat`` does (click would turn a BrokenPipeError into 1)."""
+
+
 def check_interrupted() -> None:
     """Raise KeyboardInterrupt if a signal arrived, even one whose exception was swallowed."""
     if INTERRUPTED:
@@ -58,37 +63,121 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
         yield f
 
 
-def read_blocks(paths: tuple[str, ...], block_bytes: int = BLOCK_BYTES
-                ) -> Iterator[tuple[str, int, bytes]]:
+def read_blocks(paths: tuple[str, ...], block_bytes: int | None = None,
+                long_lines: bool = False) -> Iterator[tuple[str, int, bytes | LongLine]]:
     """Yield ``(name, offset, block)``: each input in blocks of whole lines.
 
     A block ends at a newline, except the last of a file when the file does not
     end with one; ``offset`` is the block's byte offset in its file. Memory
-    stays at a few blocks whatever the input size (a single line longer than a
-    block is read whole).
+    stays at a few blocks whatever the input size. A line longer than a block
+    is read whole, or with ``long_lines`` comes as a ``LongLine`` whose bytes
+    are read as the caller goes through ``LongLine.pieces()`` (before asking
+    for the next block).
     """
+    block_bytes = block_bytes or BLOCK_BYTES
     for path in paths or ("-",):
         name = "<stdin>" if path == "-" else path
         with _open_input(path) as f:
-            offset = 0
-            carry = b""
-            while True:
-                try:
-                    data = f.read(block_bytes)
-                except OSError as e:
-                    raise click.ClickException(f"cannot read {name}: {e.strerror}") from None
-                if not data:
-                    break
-                data = carry + data if carry else data
+            reads = iter(lambda: _read(f, name, block_bytes), b"")
+            for offset, block in split_blocks(reads, name, block_bytes, long_lines):
+                yield name, offset, block
+
+
+def split_blocks(reads: Iterator[bytes], name: str, block_bytes: int, long_lines: bool
+                 ) -> Iterator[tuple[int, bytes | LongLine]]:
+    """``(offset, block)``: the blocks of whole lines (or LongLines) of one input read
+    in ``reads`` (see ``read_blocks``)."""
+    offset = 0
+    carry = b""  # the start of a line: bytes after the last newline
+    pending: list[bytes] = []  # reads that go on with that line
+    pending_bytes = 0
+    for data in reads:
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if long_lines and len(carry) + pending_bytes + len(data) >= block_bytes:
+                line = LongLine(reads, name, offset, b"".join([carry, *pending, data]))
+                pending, pending_bytes = [], 0
+                yield offset, line
+                if not line.done:
+                    raise RuntimeError("a LongLine must be read to its end")
+                offset += line.length
+                data, carry = line.rest, b""
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
                     carry = data
                     continue
-                yield name, offset, data[:cut]
-                offset += cut
-                carry = data[cut:]
-            if carry:
-                yield name, offset, carry
+            else:
+                pending.append(data)  # the line goes on: no copy until it ends
+                pending_bytes += len(data)
+                continue
+        if carry or pending:
+            last = len(data)
+            data = b"".join([carry, *pending, data])
+            cut += len(data) - last
+            pending, pending_bytes = [], 0
+        yield offset, data[:cut]
+        offset += cut
+        carry = data[cut:]
+    if carry or pending:
+        yield offset, b"".join([carry, *pending])
+
+
+class LongLine:
+    """A line longer than a block: ``pieces()`` reads and yields its bytes, newline
+    included, as they come; then ``length`` is its size and ``rest`` the bytes
+    read past its end."""
+
+    def __init__(self, reads: Iterator[bytes], name: str, offset: int, head: bytes) -> None:
+        self.name, self.offset = name, offset
+        self.length = 0
+        self.rest = b""
+        self.done = False
+        self._reads, self._head = reads, head
+
+    def pieces(self) -> Iterator[bytes]:
+        data, self._head = self._head, b""
+        while data:
+            newline = data.find(b"\n") + 1
+            if newline:
+                data, self.rest = data[:newline], data[newline:]
+            self.length += len(data)
+            yield data
+            if newline:
+                break
+            data = next(self._reads, b"")
+        self.done = True
+
+
+def long_line_ids(tokenizer, line: LongLine, errors: str, alpha: float = -1.0,
+                  window: int | None = None):
+    """The int32 ids of a LongLine in parts, as encoding the line whole gives them,
+    in bounded memory (see ``bytepiece.streaming``); a warning on stderr if the
+    window had to be cut where the segmentation was still undecided."""
+    from bytepiece.streaming import WINDOW_BYTES, LongChunkSegmenter, iter_nfc, iter_utf8
+
+    segmenter = LongChunkSegmenter.of(tokenizer, alpha, window or WINDOW_BYTES)
+
+    def decode(data: bytes, offset: int) -> str:
+        return decode_text(data, line.name, line.offset + offset, errors)
+
+    for text in iter_nfc(iter_utf8(line.pieces(), decode)):
+        ids = segmenter.feed(text.encode())
+        if ids.shape[0]:
+            yield ids
+    yield segmenter.finish()
+    if segmenter.forced_cuts:
+        sys.stderr.write(
+            f"bytepiece: warning: {line.name}: the {line.length}-byte line at byte "
+            f"{line.offset} repeats itself so that its best segmentation stays undecided "
+            f"over {segmenter.window} bytes: segmented in windows, {segmenter.forced_cuts} "
+            f"cuts (the ids may differ a little from encoding the line whole)\n")
+
+
+def _read(f, name: str, size: int) -> bytes:
+    try:
+        return f.read(size)
+    except OSError as e:
+        raise click.ClickException(f"cannot read {name}: {e.strerror}") from None
 
 
 def decode_text(block: bytes, name: str, offset: int, errors: str) -> str:
@@ -107,8 +196,13 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
     from bytepiece.atomic import atomic_output
 
     if path is None or path == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+        try:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise ReaderGone() from None
+        except OSError as e:  # e.g. a full disk behind a redirection
+            raise click.ClickException(f"cannot write to stdout: {e.strerror or e}") from None
         return
     try:
         with atomic_output(path) as f:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import unicodedata
 
 import click
 
-from ._common import decode_text, input_size, open_output, progress, read_blocks
+from ._common import (LongLine, decode_text, input_size, long_line_ids, open_output,
+                      progress, read_blocks)
 
 
 def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | None,
                     bos: bool, eos: bool, alpha: float, threads: int, errors: str) -> None:
     """Encode FILEs into ``output`` as a token array and print a summary on stderr."""
+    import numpy as np
+
     from bytepiece.errors import InputError
     from bytepiece.normalize import nfc
     from bytepiece.token_array import TokenArrayWriter, encode_blocks, token_dtype
@@ -43,13 +47,25 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
         except InputError as e:
             raise click.ClickException(str(e)) from None
         with writer:
-            for (_, _, block), ids in encode_blocks(
-                    tokenizer, read_blocks(files), prepare, num_threads=threads,
-                    bos_id=1 if bos else None, eos_id=2 if eos else None, alpha=alpha,
-                    dtype=dtype):
-                writer.write(ids)
-                total_bytes += len(block)
-                bar.update(len(block))
+            blocks = read_blocks(files, long_lines=True)
+            for long, group in itertools.groupby(blocks, lambda b: isinstance(b[2], LongLine)):
+                if long:  # lines too long to hold: streamed, same ids
+                    for _, _, line in group:
+                        head = [np.array([1], dtype)] if bos else []
+                        tail = [np.array([2], dtype)] if eos else []
+                        for ids in itertools.chain(head, long_line_ids(
+                                tokenizer, line, errors, alpha), tail):
+                            writer.write(ids)
+                        total_bytes += line.length
+                        bar.update(line.length)
+                    continue
+                for (_, _, block), ids in encode_blocks(
+                        tokenizer, group, prepare, num_threads=threads,
+                        bos_id=1 if bos else None, eos_id=2 if eos else None, alpha=alpha,
+                        dtype=dtype):
+                    writer.write(ids)
+                    total_bytes += len(block)
+                    bar.update(len(block))
     seconds = time.perf_counter() - started
     tokens = writer.length
     where = "" if output in (None, "-") else f" to {output}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import click
 
-from ._common import decode_text, input_size, load_tokenizer, open_output, progress, read_blocks
+from ._common import (LongLine, decode_text, input_size, load_tokenizer, long_line_ids,
+                      open_output, progress, read_blocks)
 
 _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -56,7 +58,12 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
     pieces = _escaped_pieces(tokenizer) if fmt == "pieces" else None
     bos_id, eos_id = (1 if bos else -1), (2 if eos else -1)
     with open_output(output) as out, progress(input_size(files), "encode") as bar:
-        for name, offset, block in read_blocks(files):
+        for name, offset, block in read_blocks(files, long_lines=True):
+            if isinstance(block, LongLine):  # too long to hold: streamed, same ids
+                _write_long_line(out, long_line_ids(tokenizer, block, errors, alpha), fmt,
+                                 pieces, bos, eos)
+                bar.update(block.length)
+                continue
             data = nfc(decode_text(block, name, offset, errors)).encode()
             buf = np.frombuffer(data, np.uint8)
             ends = np.flatnonzero(buf == 10) + 1
@@ -95,6 +102,33 @@ def _format_id_lines(ids, token_ends, bos_id: int, eos_id: int):
         lines.append(" ".join(head + flat[start:end] + tail) + "\n")
         start = end
     return np.frombuffer("".join(lines).encode(), np.uint8)
+
+
+def _write_long_line(out, parts, fmt: str, pieces: list[str] | None, bos: bool,
+                     eos: bool) -> None:
+    """Write the output line of a line too long to hold, from its ids in ``parts``
+    (int32 arrays): the same bytes as for the line encoded whole."""
+    import numpy as np
+
+    separator = b", " if fmt == "jsonl" else b" "
+    out.write(b'{"ids": [' if fmt == "jsonl" else b"")
+    first = True
+
+    def words(ids) -> bytes:
+        if fmt == "pieces":
+            return " ".join(pieces[i] for i in ids.tolist()).encode()
+        text = _format_id_lines(ids, np.array([ids.shape[0]], np.int64), -1, -1).tobytes()
+        return text[:-1].replace(b" ", separator)
+
+    head = [np.array([1], np.int32)] if bos else []
+    tail = [np.array([2], np.int32)] if eos else []
+    for ids in itertools.chain(head, parts, tail):  # lazily: parts come as they are decided
+        if ids.shape[0]:
+            if not first:
+                out.write(separator)
+            out.write(words(ids))
+            first = False
+    out.write(b"]}\n" if fmt == "jsonl" else b"\n")
 
 
 def _escaped_pieces(tokenizer) -> list[str]:
