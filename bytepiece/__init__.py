@@ -8,10 +8,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .errors import BytePieceError, InputError, ModelError
+from .errors import BytePieceError, InputError, MemoryLimitError, ModelError
 
 __version__ = "0.1.0"
-__all__ = ["Tokenizer", "Trainer", "Model", "BytePieceError", "InputError", "ModelError"]
+__all__ = ["Tokenizer", "Trainer", "Model", "BytePieceError", "InputError", "ModelError",
+           "MemoryLimitError"]
 
 _LAZY = {"Tokenizer": ".tokenizer", "Trainer": ".trainer", "Model": ".model"}
 

@@ -11,3 +11,7 @@ class ModelError(BytePieceError, ValueError):
 
 class InputError(BytePieceError, ValueError):
     """Text, ids or options given to bytepiece are invalid."""
+
+
+class MemoryLimitError(BytePieceError, MemoryError):
+    """A run stopped because it would have gone over its memory budget (``max_memory``)."""

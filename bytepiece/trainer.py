@@ -28,6 +28,7 @@ import numpy as np
 
 from .chunking import pack_chunks
 from .errors import InputError
+from .memory import MemoryBudget, format_size
 from .model import Model
 
 #: Characters of training text handed to a kernel at once: large enough that a
@@ -70,22 +71,31 @@ class Trainer:
         #: bytes of training text seen by the last ``train``
         self.total_bytes = 0
         self._second_pass_bytes = 0
+        self._budget = MemoryBudget(None)
 
     # -- training ------------------------------------------------------------
 
-    def train(self, texts: Iterable[str], workers: int = 1, batch_size: int = 1000) -> None:
+    def train(self, texts: Iterable[str], workers: int = 1, batch_size: int = 1000,
+              max_memory: int | None = None) -> None:
         """Train on ``texts``, an iterable of str read twice (a list, or a re-iterable reader).
 
         ``workers`` threads run the kernels; the result does not depend on it.
         ``batch_size`` is accepted for compatibility with BytePiece: batches are
         cut by size (``BATCH_CHARS``), which is what matters to the kernels.
+        ``max_memory`` (bytes): raise MemoryLimitError rather than go over it;
+        checked between batches, before the hash tables grow and between phases.
         """
         workers = max(1, int(workers))
         self.timings = {}
+        self._budget = MemoryBudget(max_memory)
+        self._budget.check("starting")
         t = time.perf_counter()
         slices, total = self.count_ngrams(texts, workers, batch_size)
         self.timings["count ngrams"] = time.perf_counter() - t
         t = time.perf_counter()
+        # dense copies of the entries (2 words per n-gram) twice, while the tables
+        # (4 words or more per n-gram) are still there
+        self._budget.check("pruning n-grams", 32 * sum(size for _, size in slices))
         keys, counts = _entries(slices)
         del slices  # the hash table, about twice as large as its entries
         lm = self.prune_ngrams(keys, counts, total)
@@ -94,6 +104,7 @@ class Trainer:
         t = time.perf_counter()
         table = self.count_pieces(texts, lm, workers, batch_size)
         del lm
+        self._budget.check("pruning pieces")
         if self._second_pass_bytes != self.total_bytes:
             raise InputError(
                 f"texts gave {self.total_bytes} bytes of text the first time and "
@@ -135,6 +146,12 @@ class Trainer:
             for buf, ends in _batches(texts, batch_size, self.isolate_digits):
                 for f in running:
                     f.result()
+                # a batch adds at most one key per byte to each table, which doubles
+                # to stay at most a quarter full (ngrams.reserve)
+                self._budget.check(
+                    f"counting n-grams (after {format_size(total)} of text)",
+                    sum(_doubling_bytes(len(t), 4 * (n + len(buf)), 8)
+                        for t, n in shards))
                 if pool is None:
                     work(0, buf, ends)
                 else:
@@ -168,6 +185,7 @@ class Trainer:
         big = big[order]
         counts = counts[order]
         del order
+        self._budget.check("pruning n-grams")
         keys, counts = ngrams.kept_ngrams(big, counts, self.order, self.min_count)
         del big
         # complete the single bytes
@@ -199,10 +217,20 @@ class Trainer:
             state[:] = lm.count_pieces(buf, ends, unigram, bigram, kv, kv_logp, order,
                                        ensure_unicode, *state)
 
-        states = self._run_batches(texts, workers, batch_size, new, work, "Count Pieces")
+        def before(buf):
+            # the busiest table may double its arrays for a batch's worth of pieces
+            # (lm.reserve_pieces)
+            self._budget.check(
+                f"counting pieces (after {format_size(self._second_pass_bytes)} of text)",
+                max(_piece_table_growth(state, len(buf)) for state in states))
+
+        states = [new() for _ in range(workers)]
+        self._run_batches(texts, workers, batch_size, states, work, "Count Pieces", before)
         table = states[0]
         for other in states[1:]:
             _, entries, arena, n, _ = other
+            self._budget.check("merging the piece counts of the workers",
+                               _piece_table_growth(table, n))
             table = lm.merge_pieces(*table, entries, arena, n)
         return table
 
@@ -229,7 +257,7 @@ class Trainer:
         pieces = [data[s:s + l] for s, l in zip(starts[kept].tolist(), lengths[kept].tolist())]
         pieces += [bytes([b]) for b in np.flatnonzero(~present).tolist()]
         piece_counts = np.concatenate([counts[kept], np.ones(int((~present).sum()), np.int64)])
-        splitter = _Splitter(pieces, workers)
+        splitter = _Splitter(pieces, workers, self._budget)
         splitter.bar = tqdm(desc="Prune Pieces", unit=" rounds", disable=not _interactive(),
                             file=sys.stderr, leave=False)
         alive = np.arange(len(pieces), dtype=np.int64)
@@ -260,8 +288,10 @@ class Trainer:
 
     # -- batches and threads ---------------------------------------------------
 
-    def _run_batches(self, texts, workers, batch_size, new: Callable, work: Callable, desc: str):
-        """Pack ``texts`` into chunk buffers and run ``work(state, buf, ends)`` on each.
+    def _run_batches(self, texts, workers, batch_size, states: list, work: Callable, desc: str,
+                     before: Callable):
+        """Pack ``texts`` into chunk buffers and run ``work(state, buf, ends)`` on each,
+        after ``before(buf)`` (which checks the memory budget).
 
         With several workers each thread owns a state and takes batches from a
         queue; the caller merges the states, so the result does not depend on
@@ -272,12 +302,14 @@ class Trainer:
         bar = tqdm(desc=desc, unit="B", unit_scale=True, disable=not _interactive(),
                    file=sys.stderr, leave=False)
         total = 0
-        states = [new() for _ in range(workers)]
+        self._second_pass_bytes = 0
         try:
             if workers == 1:
                 for buf, ends in _batches(texts, batch_size, self.isolate_digits):
+                    before(buf)
                     work(states[0], buf, ends)
                     total += len(buf)
+                    self._second_pass_bytes = total
                     bar.update(len(buf))
             else:
                 jobs: queue.Queue = queue.Queue(maxsize=2 * workers)
@@ -301,8 +333,10 @@ class Trainer:
                     for buf, ends in _batches(texts, batch_size, self.isolate_digits):
                         if errors:
                             break
+                        before(buf)
                         jobs.put((buf, ends))
                         total += len(buf)
+                        self._second_pass_bytes = total
                         bar.update(len(buf))
                 finally:
                     for _ in threads:
@@ -314,7 +348,6 @@ class Trainer:
         finally:
             bar.close()
         self._second_pass_bytes = total
-        return states
 
     # -- output ----------------------------------------------------------------
 
@@ -334,6 +367,26 @@ class Trainer:
         for pieces, out in zip(self.pieces, paths):
             Model.from_counts(pieces).save(out)
         return paths
+
+
+def _doubling_bytes(length: int, needed: int, item_bytes: int) -> int:
+    """Bytes a table of ``length`` items allocates when it doubles, if it may have to
+    for ``needed`` items at worst. Only the first doubling: the worst case (a new
+    key per byte) is far from the usual one, and tables too small to double twice
+    in a batch are small."""
+    return 2 * length * item_bytes if needed > length else 0
+
+
+def _piece_table_growth(state, extra: int) -> int:
+    """Bytes a piece table (``lm.new_piece_table``) allocates for ``extra`` more pieces
+    of ``extra`` more bytes, as ``lm.reserve_pieces`` grows it."""
+    slots, entries, arena, n, used = state
+    grown = _doubling_bytes(len(slots), 4 * (n + extra), 8)
+    if 3 * (n + extra) > len(entries):
+        grown += 8 * max(2 * len(entries), 3 * (n + extra))
+    if used + extra > len(arena):
+        grown += max(2 * len(arena), used + extra)
+    return grown
 
 
 def _entries(tables):
@@ -369,10 +422,11 @@ class _Splitter:
     subset alone, without rebuilding one per round.
     """
 
-    def __init__(self, pieces: list[bytes], workers: int):
+    def __init__(self, pieces: list[bytes], workers: int, budget: MemoryBudget):
         from .trie import PieceTrie
 
         self.workers = workers
+        self.budget = budget
         self.bar = None  # a progress bar, updated once per re-split
         n = len(pieces)
         self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n))
@@ -396,6 +450,8 @@ class _Splitter:
         from ._kernels.lm import add_weighted
         from ._kernels.viterbi import segment
 
+        # the segmentation's ids (a word per byte at most) and per-text arrays
+        self.budget.check("pruning pieces", 8 * len(buf) + 16 * len(ends))
         totals = np.zeros(len(self.slot), np.int64)
         if len(ends):
             # log-probabilities as the reference computes them

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import zlib
 
 import click
 
@@ -22,57 +23,108 @@ class Corpus:
     document is that field. Files ending in ``.gz`` are decompressed. Nothing is
     held in memory beyond a block; bad bytes raise a one-line error naming the
     file and the byte offset (in the decompressed stream for gzip files).
+
+    A document longer than a block (a whole file, a very long line) comes in
+    parts cut where the trainer's chunks end (``_chunked``): training cuts every
+    document into chunks and learns from the chunks only, so the parts train
+    exactly as the document would.
     """
 
-    def __init__(self, paths, docs="lines", jsonl_field=None, errors="strict"):
+    def __init__(self, paths, docs="lines", jsonl_field=None, errors="strict",
+                 isolate_digits=False):
         self.paths = list(paths)
         self.docs = docs
         self.jsonl_field = jsonl_field
         self.errors = errors
+        self.isolate_digits = isolate_digits
         self.bytes_read = 0
+        self.passes = 0
+        #: per file, (size, modification time) when first opened and bytes read then
+        self._first_seen: dict[str, tuple[int, int]] = {}
+        self._first_bytes: dict[str, int] = {}
 
     def __iter__(self):
-        self.bytes_read = 0
-        for path in self.paths:
-            if self.docs == "file" and self.jsonl_field is None:
-                data = b"".join(block for _, block in self._blocks(path))
-                self.bytes_read += len(data)
-                yield self._decode(data, path, 0)
-                continue
-            for offset, block in self._blocks(path):
-                self.bytes_read += len(block)
-                text = self._decode(block, path, offset)
-                if self.jsonl_field is not None:
-                    yield from self._fields(text, path, offset)
-                else:
-                    yield from _split_lines(text)
+        from ._common import LongLine, split_blocks
 
-    def _blocks(self, path):
-        """(offset, bytes) blocks of whole lines of ``path``."""
+        self.bytes_read = 0
+        self.passes += 1
+        for path in self.paths:
+            start = self.bytes_read
+            if self.docs == "file" and self.jsonl_field is None:
+                yield from self._chunked(self._reads(path), path, 0)
+            else:
+                long_lines = self.jsonl_field is None
+                for offset, block in split_blocks(self._reads(path), path, BLOCK_BYTES,
+                                                  long_lines):
+                    if isinstance(block, LongLine):
+                        yield from self._chunked(block.pieces(), path, offset)
+                        continue
+                    text = self._decode(block, path, offset)
+                    if self.jsonl_field is not None:
+                        yield from self._fields(text, path, offset)
+                    else:
+                        yield from _split_lines(text)
+            self._check_unchanged(path, self.bytes_read - start)
+
+    def _chunked(self, pieces, path: str, offset: int):
+        """One document given in byte pieces, as texts that end where training chunks
+        end: decoded and normalized where the result cannot depend on what follows
+        (``bytepiece.streaming``), then cut after the last complete chunk (a chunk
+        is decided by at most ~10100 characters after its start)."""
+        from bytepiece.chunking import TRAIN_CHUNK, TRAIN_CHUNK_DIGITS
+        from bytepiece.streaming import iter_nfc, iter_utf8
+
+        regex = TRAIN_CHUNK_DIGITS if self.isolate_digits else TRAIN_CHUNK
+        carry = ""
+        texts = iter_utf8(pieces, lambda data, at: self._decode(data, path, offset + at))
+        for text in iter_nfc(texts):
+            chunks = regex.findall(carry + text)  # they tile the text
+            carry = chunks.pop() if chunks else ""
+            if chunks:
+                yield "".join(chunks)
+        if carry:
+            yield carry
+
+    def _check_unchanged(self, path, n_bytes, stat=None):
+        """Training reads the corpus twice: a file that changed in between is an error
+        (the counts of the two passes would not describe the same text). Checked
+        when a file is opened (size, modification time) and read (bytes); the third
+        pass, the summary's, comes after the model is written."""
+        if self.passes > 2:
+            return
+        if stat is not None:
+            now = (stat.st_size, stat.st_mtime_ns)
+            first = self._first_seen.setdefault(path, now)
+        else:
+            now = (n_bytes, 0)
+            first = (self._first_bytes.setdefault(path, n_bytes), 0)
+        if first != now:
+            sizes = f"{first[0]} bytes, now {now[0]}" if first[0] != now[0] else \
+                "modified"
+            raise click.ClickException(
+                f"{path} changed while training ({sizes}): training reads the corpus "
+                f"twice, leave it alone until the model is written")
+
+    def _reads(self, path):
+        """The bytes of ``path`` in reads of BLOCK_BYTES (decompressed for .gz)."""
         try:
             f = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
         except OSError as e:
-            raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
+            again = " on the second pass (training reads the corpus twice)" \
+                if self.passes > 1 else ""
+            raise click.ClickException(f"cannot read {path}{again}: {e.strerror}") from None
         with f:
-            offset, carry = 0, b""
+            self._check_unchanged(path, 0, os.fstat(f.fileno()))
             while True:
                 try:
                     data = f.read(BLOCK_BYTES)
-                except (OSError, EOFError, gzip.BadGzipFile) as e:
+                except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
                     raise click.ClickException(
                         f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
                 if not data:
-                    break
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                yield offset, data[:cut]
-                offset += cut
-                carry = data[cut:]
-            if carry:
-                yield offset, carry
+                    return
+                self.bytes_read += len(data)
+                yield data
 
     def _decode(self, data: bytes, path: str, offset: int) -> str:
         try:
@@ -125,6 +177,21 @@ def _vocab_sizes(ctx, param, value: str) -> list[int]:
     return sizes
 
 
+def _memory_size(ctx, param, value: str | None) -> int | None:
+    from bytepiece.errors import InputError
+    from bytepiece.memory import parse_size
+
+    if value is None:
+        return None
+    try:
+        size = parse_size(value)
+    except InputError as e:
+        raise click.BadParameter(str(e)) from None
+    if size <= 0:
+        raise click.BadParameter("give a size above 0, like 500M or 2G")
+    return size
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("corpus", nargs=-1, required=True, metavar="CORPUS...")
 @click.option("-o", "--output", required=True, metavar="MODEL",
@@ -149,9 +216,12 @@ def _vocab_sizes(ctx, param, value: str) -> list[int]:
               show_default=True, help="What to do with bytes that are not UTF-8.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Threads [default: every core]; the model does not depend on it.")
+@click.option("--max-memory", metavar="SIZE", default=None, callback=_memory_size,
+              help="Stop with an error rather than use more memory than SIZE "
+                   "(like 500M or 2G; K, M, G are powers of 1024).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def command(corpus, output, vocab_size, order, min_count, max_piece_length, isolate_digits,
-            ensure_unicode, docs, jsonl_field, errors, workers, quiet):
+            ensure_unicode, docs, jsonl_field, errors, workers, max_memory, quiet):
     """Train a BytePiece model on the CORPUS files (plain text, .gz, or JSON Lines).
 
     Same algorithm and same models as BytePiece 0.6.3's Trainer; the files are
@@ -178,14 +248,14 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     if not os.path.isdir(folder):
         raise click.ClickException(f"cannot write {output}: no folder {folder}")
 
-    texts = Corpus(corpus, docs, jsonl_field, errors)
+    texts = Corpus(corpus, docs, jsonl_field, errors, isolate_digits)
     sizes = vocab_size if len(vocab_size) > 1 else vocab_size[0]
     trainer = Trainer(order=order, max_vocab_size=sizes, max_piece_length=max_piece_length,
                       min_count=min_count, isolate_digits=isolate_digits,
                       ensure_unicode=ensure_unicode)
     start = time.perf_counter()
     try:
-        trainer.train(texts, workers=workers or os.cpu_count() or 1)
+        trainer.train(texts, workers=workers or os.cpu_count() or 1, max_memory=max_memory)
     except BytePieceError as e:
         raise click.ClickException(str(e)) from None
     if trainer.total_bytes == 0:

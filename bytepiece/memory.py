@@ -1,0 +1,86 @@
+"""Memory use of this process, and a budget that training checks as it goes.
+
+The operating system's answer to running out of memory is the OOM killer: no
+message, no cleanup. A ``MemoryBudget`` stops the run first, with a
+``MemoryLimitError`` that says where and why: it compares the resident memory
+(``/proc/self/statm``) plus what the next step is about to allocate (the
+trainer knows when its hash tables will double) with the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import sys
+
+from .errors import InputError, MemoryLimitError
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size like ``500M``, ``2G``, ``1.5g``, ``64MiB`` or ``1000000`` (K, M, G,
+    T are powers of 1024).
+
+    >>> parse_size("2G"), parse_size("500M"), parse_size("1.5k"), parse_size("123")
+    (2147483648, 524288000, 1536, 123)
+    """
+    match = _SIZE.fullmatch(str(text))
+    if match is None:
+        raise InputError(f"{text!r} is not a size: use a number of bytes with an optional "
+                         f"unit K, M, G or T, like 500M or 2G")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes, readable: ``format_size(3 << 20) == '3 MB'`` (units of 1024)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{n // 1024} kB"
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (its peak so far where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_resident_bytes()
+
+
+def peak_resident_bytes() -> int:
+    """The largest resident memory this process has had, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+class MemoryBudget:
+    """A limit in bytes (None: none) that ``check`` enforces.
+
+    ``check(step, coming)`` raises MemoryLimitError if the resident memory plus
+    ``coming`` bytes about to be allocated would go over the limit; ``step``
+    says what the run was doing, for the message.
+    """
+
+    def __init__(self, limit: int | None, name: str = "max_memory") -> None:
+        if limit is not None and limit <= 0:
+            raise InputError(f"{name} must be a positive number of bytes, got {limit}")
+        self.limit = limit
+        self.name = name
+
+    def check(self, step: str, coming: int = 0) -> None:
+        if self.limit is None:
+            return
+        now = resident_bytes()
+        if now + coming <= self.limit:
+            return
+        needs = f"{format_size(now)} in use" + \
+            (f" and {format_size(coming)} more about to be allocated" if coming else "")
+        raise MemoryLimitError(
+            f"stopped before going over the memory limit of {format_size(self.limit)}: "
+            f"{step} needs more ({needs}); allow more, or train on less text or with a "
+            f"lower order")
