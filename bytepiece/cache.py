@@ -64,17 +64,38 @@ def _read(entry: str, source: str) -> tuple[Model, PieceTrie] | None:
             arrays = {name: data[name] for name in _FIELDS}
     except Exception:  # missing, truncated or foreign file: rebuild it
         return None
+    if not _safe(arrays):
+        return None
     offsets = arrays["piece_offsets"]
     blob = arrays["piece_data"].tobytes()
     n = offsets.shape[0] - 1
-    if n != arrays["counts"].shape[0] or arrays["pair"].shape != (65536,) or \
-            arrays["nodes"].shape[0] != 2 * arrays["value"].shape[0] or \
-            arrays["logp"].shape != arrays["value"].shape:
-        return None
     bounds = offsets.tolist()
     pieces = [blob[bounds[i]:bounds[i + 1]] for i in range(n)]
     trie = PieceTrie(arrays["nodes"], arrays["value"], arrays["logp"], arrays["pair"])
     return Model(pieces, arrays["counts"], source), trie
+
+
+def _safe(arrays: dict) -> bool:
+    """Whether cached arrays are ones the kernels can walk: the dtypes and shapes they
+    were compiled for, and every index they compute inside its array. A damaged
+    entry is rebuilt rather than handed to kernels that check no index."""
+    types = {"nodes": np.uint32, "value": np.int32, "logp": np.float64, "pair": np.uint32,
+             "piece_data": np.uint8, "piece_offsets": np.int64, "counts": np.int64}
+    if any(arrays[name].dtype != dtype or arrays[name].ndim != 1
+           for name, dtype in types.items()):
+        return False
+    nodes, value, offsets = arrays["nodes"], arrays["value"], arrays["piece_offsets"]
+    slots, n = value.shape[0], offsets.shape[0] - 1
+    if n < 256 or slots < 257 or nodes.shape[0] != 2 * slots or \
+            arrays["logp"].shape[0] != slots or arrays["pair"].shape[0] != 65536 or \
+            arrays["counts"].shape[0] != n:
+        return False
+    pair = arrays["pair"]
+    return bool(int(nodes[0::2].max()) + 255 < slots  # a child's slot: base + byte
+                and value.min() >= -1 and value.max() < n + 3
+                and (pair[pair != 0xFFFFFFFF] < slots).all()
+                and offsets[0] == 0 and offsets[-1] == arrays["piece_data"].shape[0]
+                and (offsets[1:] >= offsets[:-1]).all())
 
 
 def _write(entry: str, model: Model, trie: PieceTrie) -> None:

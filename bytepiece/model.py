@@ -141,16 +141,24 @@ class Model:
 
 
 def read_model_file(source: str) -> bytes:
-    """The bytes of a model file, refused before reading when it is too large to be one."""
+    """The bytes of a model file, refused before reading when it is too large to be one.
+
+    Never reads more than MAX_MODEL_BYTES + 1 bytes, so a device or pipe that
+    never ends (``-m /dev/zero``) is refused too instead of filling the memory.
+    """
     try:
-        size = os.path.getsize(source)
-        if size > MAX_MODEL_BYTES:
-            raise ModelError(f"model {source}: file is {size} bytes, larger than any model "
-                             f"({MAX_MODEL_BYTES} bytes at most)")
         with open(source, "rb") as f:
-            return f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_MODEL_BYTES:
+                raise ModelError(f"model {source}: file is {size} bytes, larger than any model "
+                                 f"({MAX_MODEL_BYTES} bytes at most)")
+            data = f.read(MAX_MODEL_BYTES + 1)
     except OSError as e:
         raise ModelError(f"model {source}: cannot read: {e.strerror or e}") from None
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelError(f"model {source}: longer than any model (more than "
+                         f"{MAX_MODEL_BYTES} bytes)")
+    return data
 
 
 class _Pairs(list):

@@ -154,6 +154,8 @@ class Tokenizer:
 
     def set_seed(self, seed: int | None) -> None:
         """Restart the random stream used when ``alpha >= 0`` (None: from entropy)."""
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
         with self._rng_lock:
             self._rng = np.random.default_rng(seed)
 
@@ -161,6 +163,9 @@ class Tokenizer:
         """One 64-bit seed per call; the kernel derives every draw from it and the position."""
         if alpha < 0:
             return _NO_SEED
+        if not alpha < np.inf:  # NaN or +inf: no distribution to sample from
+            raise InputError(f"alpha must be a finite number (>= 0 samples, < 0 takes the "
+                             f"best segmentation), got {alpha}")
         with self._rng_lock:
             return np.uint64(self._rng.integers(0, 2**64, dtype=np.uint64))
 
@@ -194,7 +199,7 @@ class Tokenizer:
         if self._segment is None and alpha < 0 and len(data) <= small.SMALL_INPUT:
             ids, _ = small.segment(buf, ends, True, trie.nodes, trie.value, trie.logp, trie.pair)
         else:
-            seed = self._draw_seed(alpha) if alpha >= 0 else _NO_SEED
+            seed = self._draw_seed(alpha)
             ids, _ = self._kernel()(buf, ends, True, trie.nodes, trie.value, trie.logp,
                                     trie.pair, alpha, seed, 0)
         out = ids.tolist()

@@ -90,6 +90,8 @@ def test_any_text_round_trips_or_is_refused(text):
     assert TOKENIZER.decode(ids) == unicodedata.normalize("NFC", text)
     assert b"".join(TOKENIZER.tokenize(text)) == unicodedata.normalize("NFC", text).encode()
     assert TOKENIZER.encode_batch([text, text], num_threads=2) == [ids, ids]
+    sampled = TOKENIZER.encode(text, alpha=0.5, add_bos=True, add_eos=True)
+    assert TOKENIZER.decode(sampled) == unicodedata.normalize("NFC", text)
 
 
 @given(st.binary(max_size=80))
@@ -109,3 +111,95 @@ def test_any_ids_decode_or_are_refused(ids):
         assert any(not 0 <= i < TOKENIZER.vocab_size for i in ids)
         return
     assert isinstance(text, str)
+
+
+def _sentencepiece_model() -> bytes:
+    from bytepiece.convert.sentencepiece import to_sentencepiece
+
+    return to_sentencepiece(Model.from_dict(BASE))
+
+
+SP_MODEL = _sentencepiece_model()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["delete", "insert", "replace"]),
+                          st.integers(0, len(SP_MODEL) - 1), st.binary(min_size=1, max_size=6)),
+                min_size=1, max_size=3))
+@settings(max_examples=1000, deadline=None)
+def test_mutated_sentencepiece_models(edits):
+    """The hand-written protobuf reader on damaged .model files: a model or ModelError."""
+    from bytepiece.convert.sentencepiece import from_sentencepiece
+
+    raw = bytearray(SP_MODEL)
+    for kind, pos, data in edits:
+        pos %= max(1, len(raw))
+        if kind == "delete":
+            del raw[pos:pos + len(data)]
+        elif kind == "insert":
+            raw[pos:pos] = data
+        else:
+            raw[pos:pos + len(data)] = data
+    try:
+        conversion = from_sentencepiece(bytes(raw), "fuzz.model")
+    except ModelError as e:
+        assert "fuzz.model" in str(e) and "\n" not in str(e)
+        return
+    _check_loaded(conversion.model)
+
+
+@given(st.binary(max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_to_decode(data):
+    """Whatever ``bytepiece decode`` reads: text back (status 0) or one line (status 1)."""
+    status, out, err = _cli(["decode", "-m", _model_file()], data)
+    assert status in (0, 1)
+    assert err.count("\n") == (status == 1) and "Traceback" not in err
+
+
+@given(st.binary(max_size=40), st.sampled_from(["ids", "pieces", "jsonl", "bin"]),
+       st.sampled_from(["strict", "replace", "ignore"]))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_to_encode(data, fmt, errors):
+    """Whatever ``bytepiece encode`` reads: ids, or one line naming the bad byte."""
+    status, out, err = _cli(["encode", "-m", _model_file(), "--format", fmt, "--errors",
+                             errors], data)
+    try:
+        text = data.decode("utf-8", errors)
+    except UnicodeDecodeError as e:
+        assert status == 1 and err == (f"bytepiece: error: <stdin>: invalid UTF-8 at byte "
+                                       f"{e.start} (use --errors replace or --errors ignore "
+                                       f"to go on)\n")
+        return
+    assert status == 0, err
+    if fmt == "ids":
+        status, back, err = _cli(["decode", "-m", _model_file()], out)
+        assert status == 0 and back == unicodedata.normalize("NFC", text).encode()
+
+
+_FILES: list = []
+
+
+def _model_file() -> str:
+    if not _FILES:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="bytepiece-fuzz-")
+        path = f"{folder}/m.json"
+        Model.from_dict(BASE).save(path)
+        _FILES.append(path)
+    return _FILES[0]
+
+
+def _cli(args, stdin: bytes):
+    import click
+    from click.testing import CliRunner
+
+    from bytepiece_cli.main import main
+
+    @click.command(context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def entry(args):
+        main(list(args))
+
+    result = CliRunner().invoke(entry, args, input=stdin)
+    return result.exit_code, result.stdout_bytes, result.stderr

@@ -74,12 +74,26 @@ BAD_MODELS = [
     ("float count", _mutate(lambda m: m[_b64(b"ab")].__setitem__(2, 1.5)), "is not an integer"),
     ("id out of range", _mutate(lambda m: m[_b64(b"ab")].__setitem__(0, 10**12)), "out of range"),
     ("special id", _mutate(lambda m: m[_b64(b"ab")].__setitem__(0, 2)), "out of range"),
+    ("negative id", _mutate(lambda m: m[_b64(b"ab")].__setitem__(0, -1)), "id -1 is out of range"),
+    ("boolean id", _mutate(lambda m: m[_b64(b"ab")].__setitem__(0, True)), "is not an integer"),
+    ("huge count", _mutate(lambda m: m[_b64(b"ab")].__setitem__(2, 2**63)),
+     "not a positive count"),
+    ("null text", _mutate(lambda m: m[_b64(b"ab")].__setitem__(1, None)), "is not a string"),
+    ("not a list", _mutate(lambda m: m.__setitem__(_b64(b"ab"), {"id": 259})),
+     "expected [id, text, count]"),
+    ("huge number", json.dumps(GOOD)[:-1] + ', "YWJj": [260, "abc", 1' + "0" * 5000 + "]}",
+     "not a JSON model file"),
+    ("nested", "[" * 100000 + "]" * 100000, "not a JSON model file"),
+    ("latin-1", (json.dumps(GOOD)[:-1] + ', "6Q==": [260, "\xe9", 1]}').encode("latin-1"),
+     "not a JSON model file"),
     ("duplicate id", _mutate(lambda m: m[_b64(b"ab")].__setitem__(0, 258)), "duplicate id"),
     ("missing byte", json.dumps({_b64(p): [i + 3, "", 1] for i, p in enumerate(
         bytes([b]) for b in range(256) if b != 7)}), "single byte 0x07 is not a piece"),
     ("missing id", _mutate(lambda m: m.pop(_b64(b"\x07")) and None), "out of range"),
     ("empty piece", _mutate(lambda m: m.__setitem__("", [260, "", 1])), "empty piece"),
     ("duplicate key", json.dumps(GOOD)[:-1] + ', "YWI=": [259, "ab", 5]}', "duplicate piece"),
+    # "YWJ=" is not canonical base64 but decodes to b"ab" too
+    ("duplicate bytes", json.dumps(GOOD)[:-1] + ', "YWJ=": [260, "ab", 5]}', "duplicate piece"),
 ]
 
 
@@ -92,6 +106,38 @@ def test_bad_models_are_refused_with_one_clear_line(tmp_path, name, content, mes
     assert message in text
     assert str(path) in text
     assert "\n" not in text
+
+
+def test_oversized_models_are_refused_before_reading(tmp_path, monkeypatch):
+    import contextlib
+    import os
+    import threading
+
+    import bytepiece.model
+
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:
+        f.truncate(1 << 30)  # a sparse 1 GB file: no disk space used
+    with pytest.raises(ModelError, match=f"model {huge}: file is 1073741824 bytes, larger"):
+        Model.load(huge)
+    # a device or pipe that never ends is cut off after MAX_MODEL_BYTES
+    monkeypatch.setattr(bytepiece.model, "MAX_MODEL_BYTES", 1 << 20)
+    with pytest.raises(ModelError, match="model /dev/zero: longer than any model"):
+        Model.load("/dev/zero")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def write():  # more than any model, until the reader gives up
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as f:
+            f.write(b" " * (3 << 20))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        with pytest.raises(ModelError, match="longer than any model"):
+            Model.load(fifo)
+    finally:
+        writer.join(timeout=10)
 
 
 def test_missing_file_is_a_model_error(tmp_path):
@@ -128,6 +174,32 @@ def test_compiled_models_are_cached_and_the_file_stays_the_truth(tmp_path, monke
     path.write_text("{}")
     with pytest.raises(ModelError, match="single byte 0x00"):
         Tokenizer(path)
+
+
+@pytest.mark.parametrize("damage", ["base", "value", "pair", "dtype", "offsets"])
+def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, damage):
+    """An entry whose arrays have the right shapes but indices out of range (bit rot, a
+    foreign file) is rebuilt: the kernels check no index, so it must not reach them."""
+    monkeypatch.setenv("BYTEPIECE_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "m.json"
+    Model.from_dict(make_model({b"hello": 9, b" world": 4})).save(path)
+    want = Tokenizer(path).encode("hello world " * 2000)  # large: the kernel, not Python
+    (entry,) = (tmp_path / "cache").iterdir()
+    arrays = dict(np.load(entry))
+    if damage == "base":
+        arrays["nodes"][0] = 2**31
+    elif damage == "value":
+        arrays["value"][arrays["value"] >= 0] += 10**6
+    elif damage == "pair":
+        arrays["pair"][ord("h") * 256 + ord("e")] = 2**30
+    elif damage == "dtype":
+        arrays["nodes"] = arrays["nodes"].astype(np.int64)
+    else:
+        arrays["piece_offsets"][-1] += 1000
+    with open(entry, "wb") as f:
+        np.savez(f, **arrays)
+    assert Tokenizer(path).encode("hello world " * 2000) == want
+    assert dict(np.load(entry))["nodes"].dtype == np.uint32  # rewritten whole
 
 
 def test_cache_can_be_turned_off(tmp_path, monkeypatch):

@@ -99,6 +99,9 @@ def _decode_spec(data: bytes, fields: dict[int, tuple[str, str]]) -> dict[str, o
         if number not in fields:
             continue
         name, kind = fields[number]
+        wanted = bytes if kind in ("float", "str", "bytes") else int
+        if not isinstance(raw, wanted) or (kind == "float" and len(raw) != 4):
+            raise ProtobufError(f"field {number} ({name}) has the wrong wire type")
         if kind == "float":
             values[name] = as_float(raw)
         elif kind == "str":
@@ -263,6 +266,10 @@ def from_sentencepiece(data: bytes, source: str = "<bytes>") -> Conversion:
     specials = {spec.get("pad_piece", "<pad>"): 0, spec.get("bos_piece", "<s>"): 1,
                 spec.get("eos_piece", "</s>"): 2}
 
+    for piece, score, _ in sp.pieces:
+        if not math.isfinite(score):
+            raise ModelError(f"model {source}: piece {piece!r} has the score {score}; "
+                             f"scores are finite log-probabilities")
     normal_scores = [s for _, s, k in sp.pieces if k in (NORMAL, USER_DEFINED)]
     if not normal_scores:
         raise ModelError(f"model {source}: no NORMAL pieces to convert")
@@ -335,7 +342,7 @@ def _fill_fallback_bytes(counts: dict[bytes, int], top: float, lowest: float) ->
     fallback = [p for p, c in counts.items() if c == 0]
     if not fallback:
         return []
-    total = round(TOP_COUNT * math.exp(-top))
+    total = round(TOP_COUNT * math.exp(min(-top, 600.0)))  # no overflow
     spare = total - sum(counts.values())
     share = spare // len(fallback) if spare > 0 else 0
     if share >= 1 and 2 * math.log(share / total) < lowest - 1e-6:
@@ -346,6 +353,9 @@ def _fill_fallback_bytes(counts: dict[bytes, int], top: float, lowest: float) ->
                 f"the scores"]
     for p in fallback:
         counts[p] = 1
+    if total <= 0:  # a top score so high that its probability is above 1
+        return [f"{len(fallback)} single bytes have no piece of their own and get count 1; "
+                f"the scores are not log-probabilities (the highest is {top})"]
     z = (total - spare) / total
     return [f"{len(fallback)} single bytes have no piece of their own and get count 1; "
             f"the scores' probabilities sum to {z:.4f}, so log-probabilities are the "
