@@ -1,4 +1,4 @@
-"""The tokenizers bytepiece is compared with: BytePiece 0.6.3 and SentencePiece.
+"""The tokenizers bytepiece is compared with: BytePiece 0.6.3, SentencePiece, tokenizers.
 
 BytePiece 0.6.3 shares our import name, so it lives in its own virtual
 environment and runs in a subprocess (``_reference_worker.py``); SentencePiece
@@ -62,9 +62,13 @@ def check_reference(python: str) -> str | Missing:
     return proc.stdout.strip()
 
 
-def train_reference_model(python: str, path: Path, corpora: list[Path], vocab_size: int,
-                          order: int = 6, min_count: int = 2) -> None:
-    """Train a model with BytePiece 0.6.3 itself (about 80 s for 13 MB on 2 cores)."""
+def reference_training_command(python: str, path: Path, corpora: list[Path], vocab_size: int,
+                               order: int = 6, min_count: int = 2,
+                               workers: int | None = None) -> list[str]:
+    """The argv that trains a model with BytePiece 0.6.3 and saves it to ``path``:
+    ``Trainer(order, max_vocab_size, min_count).train(lines, workers)`` over the
+    lines of the files (re-iterable: it reads them twice). Run it with
+    PYTHONUTF8=1, as the reference writes with the locale's encoding."""
     script = (
         "import sys\n"
         "from bytepiece import Trainer\n"
@@ -79,12 +83,18 @@ def train_reference_model(python: str, path: Path, corpora: list[Path], vocab_si
         "trainer.train(Lines(files), workers=int(workers))\n"
         "trainer.save(out)\n"
     )
+    return [python, "-I", "-c", script, str(path), str(vocab_size), str(order), str(min_count),
+            str(workers or os.cpu_count() or 1), *map(str, corpora)]
+
+
+def train_reference_model(python: str, path: Path, corpora: list[Path], vocab_size: int,
+                          order: int = 6, min_count: int = 2) -> None:
+    """Train a model with BytePiece 0.6.3 itself (about 80 s for 13 MB on 2 cores)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    args = [python, "-I", "-c", script, str(tmp), str(vocab_size), str(order), str(min_count),
-            str(os.cpu_count() or 1), *map(str, corpora)]
+    args = reference_training_command(python, tmp, corpora, vocab_size, order, min_count)
     proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          cwd=tempfile.gettempdir())
+                          cwd=tempfile.gettempdir(), env=dict(os.environ, PYTHONUTF8="1"))
     if proc.returncode != 0:
         raise SystemExit(f"training the model with BytePiece 0.6.3 failed: "
                          f"{_last_line(proc.stderr)}")
@@ -124,6 +134,15 @@ def run_reference(python: str, model: Path, corpora: dict[str, list[str]], repea
 
 # -- SentencePiece ---------------------------------------------------------------
 
+#: Settings under which SentencePiece gives back its input exactly: no normalization,
+#: whitespace kept as is (not collapsed, no space added in front), unknown characters
+#: as bytes; lines up to 100000 bytes are trained on (longer ones would be skipped).
+SENTENCEPIECE_LOSSLESS = dict(
+    normalization_rule_name="identity", remove_extra_whitespaces=False, byte_fallback=True,
+    add_dummy_prefix=False, split_by_whitespace=True, split_digits=False,
+    max_sentence_length=100000, character_coverage=0.9995)
+
+
 def import_sentencepiece():
     """The sentencepiece module, or Missing."""
     try:
@@ -145,12 +164,21 @@ def train_sentencepiece_model(spm, path: Path, corpora: list[Path], vocab_size: 
     prefix = path.with_suffix("")
     spm.SentencePieceTrainer.train(
         sentence_iterator=lines(), model_prefix=str(prefix), vocab_size=vocab_size,
-        model_type="unigram", normalization_rule_name="identity",
-        remove_extra_whitespaces=False, byte_fallback=True, add_dummy_prefix=False,
-        split_by_whitespace=True, max_sentence_length=100000, character_coverage=0.9995,
-        num_threads=os.cpu_count() or 1, minloglevel=2)
+        model_type="unigram", num_threads=os.cpu_count() or 1, minloglevel=2,
+        **SENTENCEPIECE_LOSSLESS)
     if prefix.with_suffix(".model") != path:
         shutil.move(prefix.with_suffix(".model"), path)
+
+
+# -- Hugging Face tokenizers -----------------------------------------------------
+
+def import_tokenizers():
+    """The tokenizers module, or Missing."""
+    try:
+        import tokenizers
+    except ImportError as e:
+        return Missing(f"cannot import tokenizers ({e}); pip install tokenizers")
+    return tokenizers
 
 
 def _last_line(text: str) -> str:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install the tokenizers benchmarks/encode.py compares bytepiece with.
+# Install the tokenizers benchmarks/encode.py and train.py compare bytepiece with.
 #
 #   sh benchmarks/install_peers.sh [REFERENCE_VENV]
 #
@@ -8,8 +8,9 @@
 #    this project, so the two cannot share an environment. pyahocorasick must be
 #    built from source with AHOCORASICK_BYTES=1 (byte keys), and BytePiece's
 #    Cython extension without build isolation so that it sees Cython and numpy.
-# 2. SentencePiece into the current environment (the `python` on PATH, or $PYTHON),
-#    the one that runs bytepiece and the benchmark.
+# 2. SentencePiece, Hugging Face tokenizers and psutil (train.py samples memory with it)
+#    into the current environment (the `python` on PATH, or $PYTHON), the one that runs
+#    bytepiece and the benchmarks.
 #
 # Afterwards point the benchmark at the reference's interpreter, e.g.
 #   export BYTEPIECE_REFERENCE_PYTHON=benchmarks/work/bytepiece-0.6.3/bin/python
@@ -25,6 +26,6 @@ AHOCORASICK_BYTES=1 "$venv/bin/pip" install --no-binary pyahocorasick --no-cache
 "$venv/bin/pip" install --no-build-isolation bytepiece==0.6.3
 (cd / && "$venv/bin/python" -I -c "import bytepiece; print('BytePiece', bytepiece.__file__)")
 
-"$python" -m pip install sentencepiece
+"$python" -m pip install sentencepiece tokenizers psutil
 
 echo "export BYTEPIECE_REFERENCE_PYTHON=$venv/bin/python"
