@@ -10,7 +10,7 @@ import unicodedata
 import click
 
 from ._common import (LongLine, decode_text, input_size, long_line_ids, open_output,
-                      progress, read_blocks)
+                      progress, read_blocks, steady_memory)
 
 
 def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | None,
@@ -38,6 +38,7 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
             return block if errors == "strict" else text.encode()
         return nfc(text).encode()
 
+    steady_memory()  # the run may be gigabytes long
     dtype = token_dtype(tokenizer.vocab_size)
     started = time.perf_counter()
     total_bytes = 0
