@@ -19,6 +19,8 @@ _COMMANDS = {
     "decode": ("bytepiece_cli.decode", "Decode lines of ids back into text."),
     "train": ("bytepiece_cli.train", "Train a BytePiece model on a corpus."),
     "convert": ("bytepiece_cli.convert", "Convert models to or from SentencePiece, Hugging Face."),
+    "eval": ("bytepiece_cli.eval", "Measure compression and speed of models on corpora."),
+    "inspect": ("bytepiece_cli.inspect", "Describe a model's vocabulary."),
 }
 
 

@@ -43,3 +43,20 @@ def small_tokenizer(small_model_path):
 
 
 SMALL_MODEL = "ref-small.json"
+
+
+def invoke_cli(args, input=None, catch_exceptions: bool = True):
+    """Run ``bytepiece ARGS`` in-process with click's CliRunner; returns its Result
+    (exit_code, stdout, stdout_bytes, stderr). Options pass through untouched."""
+    import click
+    from click.testing import CliRunner
+
+    from bytepiece_cli.main import main
+
+    @click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def entry(args):
+        main(list(args))
+
+    return CliRunner().invoke(entry, [str(a) for a in args], input=input,
+                              catch_exceptions=catch_exceptions)

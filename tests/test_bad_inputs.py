@@ -14,12 +14,10 @@ import json
 import subprocess
 import sys
 
-import click
 import pytest
-from click.testing import CliRunner
 
-from bytepiece_cli.main import _COMMANDS, main
-from conftest import CORPORA, make_model
+from bytepiece_cli.main import _COMMANDS
+from conftest import CORPORA, invoke_cli, make_model
 
 TINY_EN = str(CORPORA / "tiny" / "en.txt")
 INVALID = str(CORPORA / "tiny" / "invalid-utf8.bin")  # a bad byte at offset 141
@@ -81,6 +79,8 @@ MODEL_COMMANDS = {
     "decode": ["decode", "-m", "{model}", "{ids}"],
     "convert-sp": ["convert", "{model}", "{out}", "--to", "sentencepiece"],
     "convert-hf": ["convert", "{model}", "{out}", "--to", "huggingface"],
+    "eval": ["eval", "-m", "{model}", TINY_EN],
+    "inspect": ["inspect", "{model}"],
 }
 
 
@@ -117,15 +117,9 @@ def files(tmp_path_factory):
     return paths
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args):
-    main(list(args))
-
-
 def run(args, stdin: bytes = b""):
     """The CLI in-process: (status, stderr)."""
-    result = CliRunner().invoke(_entry, [str(a) for a in args], input=stdin)
+    result = invoke_cli(args, input=stdin)
     return result.exit_code, result.stderr
 
 
@@ -253,6 +247,22 @@ def _cases(f):
         (["convert", str(d / "nope.model"), o, "--from", "sentencepiece"], b"", 1,
          "cannot read"),
         (["convert", good, str(d), "--to", "huggingface"], b"", 1, "Is a directory"),
+        # eval
+        (["eval", "-m", good, str(d / "nope.txt")], b"", 1, "cannot read"),
+        (["eval", "-m", good, str(d)], b"", 1, "is a directory"),
+        (["eval", "-m", good, INVALID], b"", 1, f"{INVALID}: invalid UTF-8 at byte 141"),
+        (["eval", "-m", good, "-"], b"ok\n\xff\n", 1, "<stdin>: invalid UTF-8 at byte 3"),
+        (["eval", "-m", good, str(f["bad.gz"])], b"", 1, "cannot read"),
+        (["eval", "-m", good, str(f["invalid.gz"])], b"", 1, "invalid UTF-8 at byte 10"),
+        (["eval", "-m", good, TINY_EN, "--json", "--markdown"], b"", 2, "at most one"),
+        (["eval", "-m", good], b"", 2, "Missing argument"),
+        (["eval", TINY_EN], b"", 2, "Missing option '-m'"),
+        (["eval", "-m", good, "--threads", "0", TINY_EN], b"", 2, "--threads"),
+        (["eval", "-m", str(f["sp-garbage"]), TINY_EN], b"", 1, "garbage.model"),
+        # inspect
+        (["inspect", str(f["sp-garbage"])], b"", 1, "is a SentencePiece model"),
+        (["inspect", good, "--top", "-1"], b"", 2, "--top"),
+        (["inspect"], b"", 2, "Missing argument"),
         # the group
         (["frobnicate"], b"", 2, "No such command"),
         (["--nope"], b"", 2, "No such option"),
@@ -260,7 +270,7 @@ def _cases(f):
     return cases
 
 
-N_CASES = 64
+N_CASES = 78
 
 
 @pytest.mark.parametrize("index", range(N_CASES))
@@ -299,11 +309,11 @@ def test_real_processes(files, args, stdin, status, word):
     (b"crlf\r\nline\r\n", None), (b"\r", None), (b" \t \n", None)])
 def test_odd_but_valid_text_round_trips(files, stdin, want):
     """Empty input, empty lines, NUL bytes, CRLF: encoded and decoded back exactly."""
-    result = CliRunner().invoke(_entry, ["encode", "-m", str(files["good"])], input=stdin)
+    result = invoke_cli(["encode", "-m", str(files["good"])], input=stdin)
     assert result.exit_code == 0 and result.stderr == ""
     assert result.stdout_bytes.count(b"\n") == len(stdin.splitlines(keepends=True)) or \
         b"\r" in stdin
-    back = CliRunner().invoke(_entry, ["decode", "-m", str(files["good"])],
+    back = invoke_cli(["decode", "-m", str(files["good"])],
                               input=result.stdout_bytes)
     assert back.exit_code == 0
     assert back.stdout_bytes == (stdin if want is None else want)

@@ -7,30 +7,18 @@ import json
 import pathlib
 import sys
 
-import click
 import pytest
-from click.testing import CliRunner
 
 from bytepiece import Trainer
-from bytepiece_cli.main import main
-from conftest import CORPORA
+from conftest import CORPORA, invoke_cli
 from test_trainer import TRAIN_FIXTURES, _cases, _read
 
 TINY = [CORPORA / "tiny" / name for name in ("zh.txt", "en.txt", "code.py")]
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args):
-    try:
-        main(list(args))
-    except SystemExit as e:
-        sys.exit(e.code)
-
-
 def run(args):
     """Run the CLI in-process; returns (exit status, stderr text)."""
-    result = CliRunner().invoke(_entry, [str(a) for a in args], catch_exceptions=False)
+    result = invoke_cli(args, catch_exceptions=False)
     return result.exit_code, result.stderr
 
 

@@ -11,27 +11,18 @@ import subprocess
 import sys
 import threading
 
-import click
 import pytest
-from click.testing import CliRunner
 
 from bytepiece import MemoryLimitError, Tokenizer, Trainer
 from bytepiece.model import Model
-from bytepiece_cli.main import main
-from conftest import CORPORA, make_model
+from conftest import CORPORA, invoke_cli, make_model
 
 TINY = [str(CORPORA / "tiny" / name) for name in ("en.txt", "zh.txt", "code.py")]
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args):
-    main(list(args))
-
-
 def run(args, stdin=None):
     """The CLI in-process: (status, stdout bytes, stderr text)."""
-    result = CliRunner().invoke(_entry, [str(a) for a in args], input=stdin)
+    result = invoke_cli(args, input=stdin)
     return result.exit_code, result.stdout_bytes, result.stderr
 
 
