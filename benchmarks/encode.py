@@ -20,18 +20,17 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import _peers
 from _peers import Missing
+from _report import command_line, load_average, log, machine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -74,10 +73,6 @@ def parse_args(argv=None):
     if args.repeat < 1 or args.startup_runs < 1:
         p.error("--repeat and --startup-runs must be at least 1")
     return args
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- inputs ----------------------------------------------------------------------
@@ -470,14 +465,10 @@ def main(argv=None) -> None:
 
     info = {
         "cores": cores,
-        "command": " ".join(shlex.quote(a) for a in ["python", "benchmarks/encode.py",
-                                                       *(sys.argv[1:] if argv is None else argv)]),
+        "command": command_line("benchmarks/encode.py", argv),
         "setup": {
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.machine()}, {cores} cores, {platform.system()} "
-                       f"{platform.release()}",
-            "python": platform.python_version(),
-            "load average (1 min) at start, end": f"{load_start:.2f}, {os.getloadavg()[0]:.2f}",
+            **machine(cores),
+            "load average (1 min) at start, end": load_average(load_start),
             "cores available at start, end": f"{capacity_start:.2f}, "
                                              f"{parallel_capacity(cores):.2f} of {cores} (work "
                                              f"done by {cores} busy processes, in cores; other "

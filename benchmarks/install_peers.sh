@@ -8,7 +8,8 @@
 #    this project, so the two cannot share an environment. pyahocorasick must be
 #    built from source with AHOCORASICK_BYTES=1 (byte keys), and BytePiece's
 #    Cython extension without build isolation so that it sees Cython and numpy.
-# 2. SentencePiece, Hugging Face tokenizers and psutil (train.py samples memory with it)
+# 2. SentencePiece, Hugging Face tokenizers, psutil (train.py samples memory with it) and
+#    matplotlib (the plots of compression.py and scaling.py)
 #    into the current environment (the `python` on PATH, or $PYTHON), the one that runs
 #    bytepiece and the benchmarks.
 #
@@ -26,6 +27,6 @@ AHOCORASICK_BYTES=1 "$venv/bin/pip" install --no-binary pyahocorasick --no-cache
 "$venv/bin/pip" install --no-build-isolation bytepiece==0.6.3
 (cd / && "$venv/bin/python" -I -c "import bytepiece; print('BytePiece', bytepiece.__file__)")
 
-"$python" -m pip install sentencepiece tokenizers psutil
+"$python" -m pip install sentencepiece tokenizers psutil matplotlib
 
 echo "export BYTEPIECE_REFERENCE_PYTHON=$venv/bin/python"

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -31,11 +29,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import _peers
 from _peers import Missing
+from _report import command_line, load_average, log, machine, require_psutil
 from encode import first_megabytes, parallel_capacity, read_lines, table, utf8_size
 
 HERE = Path(__file__).resolve().parent
@@ -134,10 +132,6 @@ def parse_args(argv=None):
         p.error("--vocab-size must be at least 259, --workers at least 1, "
                 "--holdout between 0 and 1")
     return args
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- inputs ----------------------------------------------------------------------
@@ -557,10 +551,7 @@ def render(args, info: dict, results: dict, same: dict | Missing) -> str:
 def main(argv=None) -> None:
     started = time.perf_counter()
     args = parse_args(argv)
-    try:
-        import psutil  # noqa: F401
-    except ImportError:
-        raise SystemExit("the benchmark needs psutil to sample memory: pip install psutil")
+    require_psutil()
     cores = os.cpu_count() or 1
     load_start = os.getloadavg()[0]
     capacity_start = parallel_capacity(cores)
@@ -597,14 +588,10 @@ def main(argv=None) -> None:
         "train_mb": sum(train_sizes.values()) / MB,
         "train_sizes": train_sizes,
         "heldout_sizes": {n: utf8_size(v) for n, v in heldout.items()},
-        "command": " ".join(shlex.quote(a) for a in ["python", "benchmarks/train.py",
-                                                       *(sys.argv[1:] if argv is None else argv)]),
+        "command": command_line("benchmarks/train.py", argv),
         "setup": {
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.machine()}, {cores} cores, {platform.system()} "
-                       f"{platform.release()}",
-            "python": platform.python_version(),
-            "load average (1 min) at start, end": f"{load_start:.2f}, {os.getloadavg()[0]:.2f}",
+            **machine(cores),
+            "load average (1 min) at start, end": load_average(load_start),
             "cores available at start, end": f"{capacity_start:.2f}, "
                                              f"{parallel_capacity(cores):.2f} of {cores} (work "
                                              f"done by {cores} busy processes, in cores; other "

@@ -1,0 +1,56 @@
+"""What every benchmark report shares: logging, the command line, the machine's setup."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+
+
+def log(message: str) -> None:
+    """Progress on stderr: stdout carries the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def require_psutil() -> None:
+    """Stop with one line when psutil, which samples memory, is missing."""
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        raise SystemExit("the benchmark needs psutil to sample memory: pip install psutil")
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that reproduces this run, for the report.
+
+    >>> command_line("benchmarks/train.py", ["--quick", "a b"])
+    "python benchmarks/train.py --quick 'a b'"
+    """
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["python", script, *args])
+
+
+def machine(cores: int) -> dict[str, str]:
+    """Date, machine and Python of the run: the first lines of every report's setup."""
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {cores} cores, {platform.system()} "
+                   f"{platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def load_average(start: float) -> str:
+    """The 1-minute load average at the start (given) and now."""
+    return f"{start:.2f}, {os.getloadavg()[0]:.2f}"
+
+
+def publish(report: str, output, plot=None) -> None:
+    """Print the report, write it to ``output`` (a Path) and say where it went; ``plot``
+    is the path of the drawn plot, if any."""
+    print(report)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report + "\n", encoding="utf-8")
+    log(f"wrote {output}" + (f" and {plot}" if plot else ""))
