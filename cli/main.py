@@ -70,6 +70,8 @@ def main(argv=None):
         raise
     except BaseException as e:  # noqa: BLE001 - the last line of defence against tracebacks
         status = _report(e)
+    if INTERRUPTED and argv is None:
+        _exit_now(status)
     _exit(status)
 
 
@@ -125,6 +127,45 @@ def _exit(status) -> None:
     sys.exit(status or 0)
 
 
+def _exit_now(status: int) -> None:
+    """End an interrupted process without the interpreter's clean-up: outputs are already
+    removed, and objects an interrupt may have left half-built (compiler state of numba
+    and LLVM) must not run their destructors (a segfault at exit was seen in CI)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe: nothing left to say
+            pass
+    os._exit(status)
+
+
+#: Signals are not turned into exceptions while code from these packages runs: an
+#: exception inside numba's compiler or llvmlite is swallowed or leaves their state
+#: half-built; the signal is delivered again once they have returned.
+_DEFER_INSIDE = tuple(f"{os.sep}{name}{os.sep}" for name in ("numba", "llvmlite"))
+#: Seconds between deliveries of a deferred signal.
+_REDELIVER_AFTER = 0.05
+
+
+def _inside_deferring_code(frame) -> bool:
+    """Whether ``frame`` or any caller is code of numba or llvmlite."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if any(part in name for part in _DEFER_INSIDE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int) -> None:
+    """Send ``signum`` to this process again shortly (from a timer thread)."""
+    import threading
+
+    timer = threading.Timer(_REDELIVER_AFTER, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
 def _interrupt_behind(error: BaseException) -> BaseException | None:
     """The KeyboardInterrupt or SIGTERM among the causes of ``error``, if any."""
     seen = set()
@@ -148,13 +189,22 @@ def _terminate_like_interrupt() -> None:
 
     from ._common import INTERRUPTED
 
+    def record(signum, frame) -> bool:
+        """Record the signal; True when it may raise here, False when it was deferred."""
+        if signum not in INTERRUPTED:
+            INTERRUPTED.append(signum)
+        if _inside_deferring_code(frame):
+            _redeliver(signum)
+            return False
+        return True
+
     def on_term(signum, frame):
-        INTERRUPTED.append(signum)
-        raise _Terminated()
+        if record(signum, frame):
+            raise _Terminated()
 
     def on_int(signum, frame):
-        INTERRUPTED.append(signum)
-        raise KeyboardInterrupt()
+        if record(signum, frame):
+            raise KeyboardInterrupt()
 
     default_hook = sys.__unraisablehook__
 

@@ -200,3 +200,45 @@ def test_small_blocks_format_ids_like_the_kernel():
     for bos, eos in [(-1, -1), (1, -1), (-1, 2), (1, 2)]:
         assert _format_id_lines(ids, token_ends, bos, eos).tobytes() == \
             format_id_lines(ids, token_ends, bos, eos).tobytes()
+
+
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signals_wait_until_numba_code_returns(tmp_path, signame, status):
+    """A signal that arrives while numba's (or llvmlite's) Python code runs is held back
+    and raised once that code has returned, so it cannot leave the compiler half-built;
+    the process then ends with 130 / 143 and nothing else on stderr."""
+    fake = tmp_path / "numba"
+    fake.mkdir()
+    (fake / "compiler.py").write_text(
+        "import os, signal, time\n"
+        "def compile_for_a_while(log):\n"
+        "    os.kill(os.getpid(), signal." + signame + ")\n"
+        "    end = time.monotonic() + 0.5\n"
+        "    while time.monotonic() < end:\n"
+        "        pass\n"
+        "    log.append('compiled')\n")
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, click\n"
+        f"sys.path.insert(0, {str(fake)!r})\n"
+        "import compiler\n"
+        "from bytepiece_cli import main as m\n"
+        "log = []\n"
+        "@m.cli.command('fake')\n"
+        "def fake():\n"
+        "    try:\n"
+        "        compiler.compile_for_a_while(log)\n"
+        "        while True:\n"
+        "            pass\n"
+        "    finally:\n"
+        "        sys.stderr.write(','.join(log) + '|')\n"
+        "m._COMMANDS['fake'] = ('bytepiece_cli.main', '')\n"
+        "m.LazyGroup.get_command = lambda self, ctx, name: fake\n"
+        "sys.argv = ['bytepiece', 'fake']\n"
+        "m.main()\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == status, err
+    # the compiler finished its work before the signal took effect
+    assert err.startswith("compiled|"), err
+    assert "Traceback" not in err
