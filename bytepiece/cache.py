@@ -16,12 +16,15 @@ import tempfile
 
 import numpy as np
 
+from ._kernels.layout import PAIR_BITS
 from .model import Model, read_model_file
 from .trie import PieceTrie
 
 #: Bump when the layout of the cached arrays or the trie changes.
-FORMAT = "2"
-_FIELDS = ("nodes", "value", "logp", "pair", "piece_data", "piece_offsets", "counts")
+FORMAT = "3"
+_TRIE = ("nodes", "value", "logp", "pair", "fail", "cand_se", "cand_len", "cand_logp",
+         "cand_tok")
+_FIELDS = _TRIE + ("piece_data", "piece_offsets", "counts")
 
 
 def cache_dir() -> str | None:
@@ -71,7 +74,7 @@ def _read(entry: str, source: str) -> tuple[Model, PieceTrie] | None:
     n = offsets.shape[0] - 1
     bounds = offsets.tolist()
     pieces = [blob[bounds[i]:bounds[i + 1]] for i in range(n)]
-    trie = PieceTrie(arrays["nodes"], arrays["value"], arrays["logp"], arrays["pair"])
+    trie = PieceTrie(*(arrays[name] for name in _TRIE))
     return Model(pieces, arrays["counts"], source), trie
 
 
@@ -80,6 +83,8 @@ def _safe(arrays: dict) -> bool:
     were compiled for, and every index they compute inside its array. A damaged
     entry is rebuilt rather than handed to kernels that check no index."""
     types = {"nodes": np.uint32, "value": np.int32, "logp": np.float64, "pair": np.uint32,
+             "fail": np.uint32, "cand_se": np.uint64, "cand_len": np.uint32,
+             "cand_logp": np.float64, "cand_tok": np.uint64,
              "piece_data": np.uint8, "piece_offsets": np.int64, "counts": np.int64}
     if any(arrays[name].dtype != dtype or arrays[name].ndim != 1
            for name, dtype in types.items()):
@@ -95,7 +100,30 @@ def _safe(arrays: dict) -> bool:
                 and value.min() >= -1 and value.max() < n + 3
                 and (pair[pair != 0xFFFFFFFF] < slots).all()
                 and offsets[0] == 0 and offsets[-1] == arrays["piece_data"].shape[0]
-                and (offsets[1:] >= offsets[:-1]).all())
+                and (offsets[1:] >= offsets[:-1]).all()
+                and _safe_automaton(arrays, slots, n))
+
+
+def _safe_automaton(arrays: dict, slots: int, n: int) -> bool:
+    """Whether the automaton's links and candidate lists index inside their arrays, and
+    every back-pointer the kernel could follow stays inside its chunk (see
+    ``_kernels.automaton.candidate_lists`` for the layout)."""
+    fail, se, length, logp, tok = (arrays[name] for name in ("fail", "cand_se", "cand_len",
+                                                             "cand_logp", "cand_tok"))
+    entries = length.shape[0]
+    if fail.shape[0] != slots or se.shape[0] != slots or entries < 258 or \
+            logp.shape[0] != entries or tok.shape[0] != entries:
+        return False
+    offsets = arrays["piece_offsets"]
+    longest = int(np.diff(offsets).max()) if offsets.shape[0] > 1 else 0
+    first, pairs = se >> np.uint64(PAIR_BITS), se & np.uint64((1 << PAIR_BITS) - 1)
+    return bool(fail.max() < slots
+                and (first + 2 * np.maximum(pairs, 1) <= entries - 256).all()
+                and length.min() >= 1 and length.max() <= longest
+                and (length[-256:] == 1).all() and np.isfinite(logp[-256:]).all()
+                and (logp <= 0).all()  # no NaN or +inf: -inf fillers never win
+                and ((tok & np.uint64(0xFFFFFFFF)) == length).all()
+                and (tok >> np.uint64(32)).max() < n + 3)
 
 
 def _write(entry: str, model: Model, trie: PieceTrie) -> None:
@@ -107,7 +135,7 @@ def _write(entry: str, model: Model, trie: PieceTrie) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(entry))
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, nodes=trie.nodes, value=trie.value, logp=trie.logp, pair=trie.pair,
+                np.savez(f, **{name: getattr(trie, name) for name in _TRIE},
                          piece_data=np.frombuffer(b"".join(model.pieces), np.uint8),
                          piece_offsets=offsets, counts=model.counts)
             os.replace(tmp, entry)

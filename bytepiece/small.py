@@ -3,10 +3,10 @@
 Importing numba and loading the first cached kernel costs about 0.4 s, far more
 than segmenting a few kilobytes in Python takes. So a Tokenizer answers small
 inputs here until its kernel is loaded for a large one; ``echo hello |
-bytepiece encode`` then never imports numba. The algorithm is the kernel's
-(``_kernels.viterbi._best_path_chunk``), step for step, with the same float64
-sums and the same tie rule, so the ids are identical; the tests hold the two
-to that on arbitrary text.
+bytepiece encode`` then never imports numba. The algorithm is the trie-walking
+kernel's (``_kernels.viterbi._best_path_chunk``), step for step, with the same
+float64 sums and the same tie rule, so the ids are identical to it and to
+``_kernels.best_path``; the tests hold them to that on arbitrary text.
 """
 
 from __future__ import annotations

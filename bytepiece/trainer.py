@@ -429,7 +429,8 @@ class _Splitter:
         self.budget = budget
         self.bar = None  # a progress bar, updated once per re-split
         n = len(pieces)
-        self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n))
+        self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n),
+                                   automaton=False)
         terminal = np.flatnonzero(self.trie.value >= 0)
         self.slot = np.empty(n, np.int64)
         self.slot[self.trie.value[terminal]] = terminal

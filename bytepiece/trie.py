@@ -1,4 +1,5 @@
-"""Piece tables compiled for the segmentation kernel: a double-array trie with scores."""
+"""Piece tables compiled for the segmentation kernels: a double-array trie with scores,
+and the Aho-Corasick automaton over it that the best-path encoder reads text with."""
 
 from __future__ import annotations
 
@@ -16,17 +17,36 @@ class PieceTrie:
     ending at the slot (or -1) and ``logp[slot]`` its log-probability (+inf
     where no piece ends, so the kernel tests terminals without loading
     ``value``); ``pair`` is the node of every 2-byte prefix. Every single byte
-    must be a piece: the kernel relies on it.
+    must be a piece: the kernels rely on it.
+
+    The automaton (None when built without it): ``fail`` links per slot, and
+    per state the pieces ending there, longest first, in pairs, then the
+    single bytes (see ``_kernels.automaton.candidate_lists``): ``cand_se``,
+    ``cand_len``, ``cand_logp``, ``cand_tok``.
     """
 
     nodes: np.ndarray  # uint32[2 * slots]
     value: np.ndarray  # int32[slots]
     logp: np.ndarray   # float64[slots]
     pair: np.ndarray   # uint32[65536]
+    fail: np.ndarray | None = None       # uint32[slots]
+    cand_se: np.ndarray | None = None    # uint64[slots]
+    cand_len: np.ndarray | None = None   # uint32[entries]
+    cand_logp: np.ndarray | None = None  # float64[entries]
+    cand_tok: np.ndarray | None = None   # uint64[entries]
+
+    @property
+    def automaton(self) -> tuple:
+        """The arguments ``best_path.segment_best`` takes after ``split_lines``."""
+        return (self.nodes, self.fail, self.cand_se, self.cand_len, self.cand_logp,
+                self.cand_tok)
 
     @classmethod
-    def build(cls, pieces: list[bytes], ids: np.ndarray, logp: np.ndarray) -> "PieceTrie":
-        """Compile distinct non-empty ``pieces`` with their ``ids`` and log-probabilities."""
+    def build(cls, pieces: list[bytes], ids: np.ndarray, logp: np.ndarray,
+              automaton: bool = True) -> "PieceTrie":
+        """Compile distinct non-empty ``pieces`` with their ``ids`` and log-probabilities
+        (and the automaton, unless ``automaton`` is false)."""
+        from ._kernels.automaton import candidate_lists, failure_links
         from ._kernels.trie import build_double_array
         from ._kernels.viterbi import pair_table
 
@@ -48,4 +68,8 @@ class PieceTrie:
         nodes = np.empty(2 * base.shape[0], np.uint32)  # free slots' check: 0xFFFFFFFF
         nodes[0::2] = base.view(np.uint32)
         nodes[1::2] = check.view(np.uint32)
-        return cls(nodes, value, slot_logp, pair_table(nodes))
+        if not automaton:
+            return cls(nodes, value, slot_logp, pair_table(nodes))
+        fail, depth, order = failure_links(nodes)
+        lists = candidate_lists(nodes, fail, depth, order, slot_logp, value)
+        return cls(nodes, value, slot_logp, pair_table(nodes), fail, *lists)

@@ -176,7 +176,8 @@ def test_compiled_models_are_cached_and_the_file_stays_the_truth(tmp_path, monke
         Tokenizer(path)
 
 
-@pytest.mark.parametrize("damage", ["base", "value", "pair", "dtype", "offsets"])
+@pytest.mark.parametrize("damage", ["base", "value", "pair", "dtype", "offsets", "fail",
+                                    "lists", "length", "tok", "logp"])
 def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, damage):
     """An entry whose arrays have the right shapes but indices out of range (bit rot, a
     foreign file) is rebuilt: the kernels check no index, so it must not reach them."""
@@ -185,6 +186,7 @@ def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, da
     Model.from_dict(make_model({b"hello": 9, b" world": 4})).save(path)
     want = Tokenizer(path).encode("hello world " * 2000)  # large: the kernel, not Python
     (entry,) = (tmp_path / "cache").iterdir()
+    original = dict(np.load(entry))
     arrays = dict(np.load(entry))
     if damage == "base":
         arrays["nodes"][0] = 2**31
@@ -194,12 +196,25 @@ def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, da
         arrays["pair"][ord("h") * 256 + ord("e")] = 2**30
     elif damage == "dtype":
         arrays["nodes"] = arrays["nodes"].astype(np.int64)
+    elif damage == "fail":
+        arrays["fail"][-1] = 2**31
+    elif damage == "lists":
+        arrays["cand_se"][arrays["cand_se"] > 0] += np.uint64(10**6 << 16)
+    elif damage == "length":  # a back-pointer reaching past its chunk's start
+        arrays["cand_len"][-256] = 2
+    elif damage == "tok":
+        arrays["cand_tok"][-1] += np.uint64(10**6 << 32)
+    elif damage == "logp":  # NaN would let a piece across a chunk start win
+        arrays["cand_logp"][0] = np.nan
     else:
         arrays["piece_offsets"][-1] += 1000
     with open(entry, "wb") as f:
         np.savez(f, **arrays)
     assert Tokenizer(path).encode("hello world " * 2000) == want
-    assert dict(np.load(entry))["nodes"].dtype == np.uint32  # rewritten whole
+    rewritten = dict(np.load(entry))  # rebuilt whole
+    assert rewritten.keys() == original.keys()
+    for name, array in original.items():
+        assert rewritten[name].dtype == array.dtype and np.array_equal(rewritten[name], array)
 
 
 def test_cache_can_be_turned_off(tmp_path, monkeypatch):

@@ -24,6 +24,20 @@ _MIX2 = 0x94D049BB133111EB
 
 
 @kernel
+def chunk_end(buf, c0, t1, split_lines):
+    """The end of the chunk starting at c0 in a text ending at t1 (int64 offsets): the
+    text's end, or with ``split_lines`` the end of the line's run of newlines (``.*\n+|.+``)."""
+    if not split_lines:
+        return t1
+    c1 = c0
+    while c1 < t1 and buf[c1] != _NEWLINE:
+        c1 += 1
+    while c1 < t1 and buf[c1] == _NEWLINE:
+        c1 += 1
+    return c1
+
+
+@kernel
 def uniform(seed, position, start):
     """A uniform float in [0, 1) determined only by (seed, position, start).
 
@@ -182,13 +196,7 @@ def segment(buf, text_ends, split_lines, nodes, value, logp, pair, alpha, seed, 
         t1 = np.uint64(text_ends[t])
         c0 = t0
         while c0 < t1:
-            c1 = t1
-            if split_lines:
-                c1 = c0
-                while c1 < t1 and buf[c1] != _NEWLINE:
-                    c1 += one
-                while c1 < t1 and buf[c1] == _NEWLINE:
-                    c1 += one
+            c1 = np.uint64(chunk_end(buf, np.int64(c0), np.int64(t1), split_lines))
             n = c1 - c0
             if n + one > np.uint64(scores.shape[0]):
                 cap = max(np.int64(n), 2 * cap)

@@ -1,0 +1,122 @@
+"""Aho-Corasick failure links and per-state candidate lists over the piece trie.
+
+The best-path encoder reads the text once through this automaton: after each
+byte its state is the longest suffix of the text read so far that is a trie
+node, and the pieces ending at that byte are exactly the pieces among that
+state's suffixes. Listing those once per state, longest first, turns the
+per-byte work into one automaton step and a short scan of a flat array,
+instead of a trie walk from every start position.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+from .layout import PAIR_BITS
+
+#: Candidates are scanned in pairs; a list of odd length ends with a filler entry
+#: of this score, which never wins.
+PAD_LOGP = -np.inf
+
+
+@kernel
+def failure_links(nodes):
+    """(fail, depth, order) of the double-array trie ``nodes`` (uint32 base/check pairs).
+
+    fail[v] is the slot of the longest proper suffix of v's string that is a
+    trie node (the root, slot 0, when none); order lists the nodes breadth
+    first, so every node comes after its failure target.
+    """
+    slots = nodes.shape[0] // 2
+    fail = np.zeros(slots, np.uint32)
+    depth = np.zeros(slots, np.int64)
+    order = np.empty(slots, np.int64)
+    order[0] = 0
+    head = 0
+    tail = 1
+    while head < tail:
+        q = order[head]
+        head += 1
+        b = np.int64(nodes[2 * q])
+        for c in range(256):
+            v = b + c
+            if v == 0 or v >= slots or np.int64(nodes[2 * v + 1]) != q:
+                continue
+            depth[v] = depth[q] + 1
+            if q != 0:
+                # the longest suffix of q's string that can be followed by c
+                f = np.int64(fail[q])
+                while True:
+                    w = np.int64(nodes[2 * f]) + c
+                    if w != 0 and w < slots and np.int64(nodes[2 * w + 1]) == f:
+                        fail[v] = w
+                        break
+                    if f == 0:
+                        break  # only the root's own children fall back to the root
+                    f = np.int64(fail[f])
+            order[tail] = v
+            tail += 1
+    return fail, depth, order[:tail]
+
+
+@kernel
+def candidate_lists(nodes, fail, depth, order, logp, value):
+    """Every state's pieces of two bytes or more that end there, longest first.
+
+    A state's list is its own piece (when ``logp`` is finite there and it is
+    longer than one byte) followed by its failure target's list, padded to
+    whole pairs: the kernel scores two at a time. An empty list points at the
+    filler pair (entries 0 and 1), so the kernel can score a first pair
+    without testing. Single bytes are left out of the lists (every position
+    has one): the last 256 entries are the bytes 0..255 (every byte must be a
+    piece). Returns ``(cand_se, cand_len, cand_logp, cand_tok)``:
+    cand_se[state] = first entry << 16 | number of pairs; per entry its length,
+    log-probability, and ``id << 32 | length`` (what a back-pointer keeps).
+    """
+    slots = fail.shape[0]
+    count = np.zeros(slots, np.int64)
+    for i in range(1, order.shape[0]):
+        q = order[i]
+        count[q] = (1 if logp[q] <= 0.0 and depth[q] > 1 else 0) + count[fail[q]]
+    start = np.zeros(slots, np.int64)  # lists without a piece point at the filler pair 0, 1
+    total = 2
+    for i in range(1, order.shape[0]):
+        q = order[i]
+        if count[q] > 0:
+            start[q] = total
+            total += 2 * ((count[q] + 1) // 2)
+    # fillers reach back as far as the longest piece: their score (-inf) then
+    # never waits for the score just computed
+    longest = 1
+    for q in range(slots):
+        if logp[q] <= 0.0 and depth[q] > longest:
+            longest = depth[q]
+    cand_len = np.full(total + 256, longest, np.uint32)
+    cand_logp = np.full(total + 256, PAD_LOGP)
+    cand_tok = np.full(total + 256, longest, np.uint64)  # fillers: id 0, the same length
+    cand_se = np.zeros(slots, np.uint64)
+    for i in range(1, order.shape[0]):
+        q = order[i]
+        pairs = (count[q] + 1) // 2
+        if pairs >= (1 << PAIR_BITS):
+            raise ValueError("a piece has too many pieces among its suffixes (over 131070)")
+        cand_se[q] = (np.uint64(start[q]) << np.uint64(PAIR_BITS)) | np.uint64(pairs)
+        k = start[q]
+        if logp[q] <= 0.0 and depth[q] > 1:
+            cand_len[k] = depth[q]
+            cand_logp[k] = logp[q]
+            cand_tok[k] = (np.uint64(value[q]) << np.uint64(32)) | np.uint64(depth[q])
+            k += 1
+        f = fail[q]
+        for j in range(count[f]):
+            cand_len[k + j] = cand_len[start[f] + j]
+            cand_logp[k + j] = cand_logp[start[f] + j]
+            cand_tok[k + j] = cand_tok[start[f] + j]
+    root_base = np.int64(nodes[0])
+    for c in range(256):
+        v = root_base + c
+        if np.int64(nodes[2 * v + 1]) != 0 or not logp[v] <= 0.0:
+            raise ValueError("every one of the 256 single bytes must be a piece")
+        cand_len[total + c] = 1
+        cand_logp[total + c] = logp[v]
+        cand_tok[total + c] = (np.uint64(value[v]) << np.uint64(32)) | np.uint64(1)
+    return cand_se, cand_len, cand_logp, cand_tok
