@@ -60,6 +60,7 @@ class Tokenizer:
         self._id_to_bytes = [b""] * N_SPECIAL + pieces
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
+        self._objects: np.ndarray | None = None  # one int object per id
         self._rng_lock = threading.Lock()
         self.set_seed(seed)
 
@@ -171,6 +172,12 @@ class Tokenizer:
             return np.uint64(self._rng.integers(0, 2**64, dtype=np.uint64))
 
     # -- encoding ------------------------------------------------------------
+
+    def _id_objects(self) -> np.ndarray:
+        """An object array of the ints 0..vocab_size - 1, made once (see ``_lists``)."""
+        if self._objects is None:
+            self._objects = np.arange(self.vocab_size).astype(object)
+        return self._objects
 
     def _kernel(self):
         """The segmentation kernel of this model (importing numba the first time):
@@ -285,7 +292,7 @@ class Tokenizer:
             return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha)
         buf, text_ends = self._join_texts(texts)
         ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
-        return _split_lists(ids, token_ends, add_bos, add_eos)
+        return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
 
     def _encode_pipelined(self, texts: list, num_threads: int, add_bos: bool, add_eos: bool,
                           alpha: float) -> list[list[int]]:
@@ -305,12 +312,13 @@ class Tokenizer:
             buf, text_ends = self._join_texts(texts)
             ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1,
                                                  seed=seed)
-            return _split_lists(ids, token_ends, add_bos, add_eos)
+            return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
         segment = self._kernel()
+        objects = self._id_objects()
 
         def part(buf, text_ends, offset):
             ids, token_ends = segment(buf, text_ends, True, alpha, seed, offset)
-            return _lists(ids, token_ends, add_bos, add_eos)
+            return _lists(ids, token_ends, add_bos, add_eos, objects)
 
         pool = _pool(num_threads)
         pending = []
@@ -404,23 +412,26 @@ def _utf8(text: str) -> bytes:
                          f"it cannot be encoded as UTF-8") from None
 
 
-def _split_lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool
-                 ) -> list[list[int]]:
+def _split_lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool,
+                 objects: np.ndarray) -> list[list[int]]:
     """One list of ids per text. The cyclic garbage collector is paused meanwhile:
     it would otherwise rescan the growing heap of new lists over and over (8x slower)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _lists(ids, token_ends, add_bos, add_eos)
+        return _lists(ids, token_ends, add_bos, add_eos, objects)
     finally:
         if enabled:
             gc.enable()
 
 
-def _lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool
-           ) -> list[list[int]]:
-    """``_split_lists`` without touching the garbage collector (the caller pauses it)."""
-    flat = ids.tolist()
+def _lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool,
+           objects: np.ndarray) -> list[list[int]]:
+    """``_split_lists`` without touching the garbage collector (the caller pauses it).
+
+    ``objects`` holds one int object per id: taking them (references) is about
+    twice as fast as ``tolist``, which allocates an int per id above 256."""
+    flat = np.take(objects, ids).tolist()
     starts = [0] + token_ends[:-1].tolist()
     ends = token_ends.tolist()
     if add_bos or add_eos:

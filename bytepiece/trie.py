@@ -22,7 +22,10 @@ class PieceTrie:
     The automaton (None when built without it): ``fail`` links per slot, and
     per state the pieces ending there, longest first, in pairs, then the
     single bytes (see ``_kernels.automaton.candidate_lists``): ``cand_se``,
-    ``cand_len``, ``cand_logp``, ``cand_tok``.
+    ``cand_len``, ``cand_logp``, ``cand_id``. Lengths are stored in the
+    narrowest unsigned type that holds them (uint8 for pieces up to 255 bytes):
+    the candidate lists are the kernel's largest arrays, and what of them stays
+    in cache sets its speed.
     """
 
     nodes: np.ndarray  # uint32[2 * slots]
@@ -31,15 +34,15 @@ class PieceTrie:
     pair: np.ndarray   # uint32[65536]
     fail: np.ndarray | None = None       # uint32[slots]
     cand_se: np.ndarray | None = None    # uint64[slots]
-    cand_len: np.ndarray | None = None   # uint32[entries]
+    cand_len: np.ndarray | None = None   # uint8, uint16 or uint32[entries]
     cand_logp: np.ndarray | None = None  # float64[entries]
-    cand_tok: np.ndarray | None = None   # uint64[entries]
+    cand_id: np.ndarray | None = None    # int32[entries]
 
     @property
     def automaton(self) -> tuple:
         """The arguments ``best_path.segment_best`` takes after ``split_lines``."""
         return (self.nodes, self.fail, self.cand_se, self.cand_len, self.cand_logp,
-                self.cand_tok)
+                self.cand_id)
 
     @classmethod
     def build(cls, pieces: list[bytes], ids: np.ndarray, logp: np.ndarray,
@@ -71,5 +74,13 @@ class PieceTrie:
         if not automaton:
             return cls(nodes, value, slot_logp, pair_table(nodes))
         fail, depth, order = failure_links(nodes)
-        lists = candidate_lists(nodes, fail, depth, order, slot_logp, value)
-        return cls(nodes, value, slot_logp, pair_table(nodes), fail, *lists)
+        cand_se, cand_len, cand_logp, cand_id = candidate_lists(nodes, fail, depth, order,
+                                                               slot_logp, value)
+        cand_len = cand_len.astype(length_type(int(cand_len.max())))
+        return cls(nodes, value, slot_logp, pair_table(nodes), fail, cand_se, cand_len,
+                   cand_logp, cand_id)
+
+
+def length_type(longest: int) -> type:
+    """The narrowest unsigned integer type that holds piece lengths up to ``longest``."""
+    return next(t for t in (np.uint8, np.uint16, np.uint32) if longest <= np.iinfo(t).max)

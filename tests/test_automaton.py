@@ -49,10 +49,8 @@ def _node_strings(trie: PieceTrie) -> dict[int, bytes]:
 
 
 def _entry(trie: PieceTrie, k: int) -> tuple[int, float, int]:
-    """(length, log-probability, id) of candidate entry k, checking its token agrees."""
-    length, tok = int(trie.cand_len[k]), int(trie.cand_tok[k])
-    assert tok & 0xFFFFFFFF == length
-    return length, float(trie.cand_logp[k]), tok >> 32
+    """(length, log-probability, id) of candidate entry k."""
+    return int(trie.cand_len[k]), float(trie.cand_logp[k]), int(trie.cand_id[k])
 
 
 @given(pieces_st)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import unicodedata
 
@@ -77,7 +78,11 @@ def test_encode_bytes(tokenizer):
 def test_encode_batch_equals_encode(tokenizer, num_threads):
     texts = ["hello world\n", "", "中文 the\r\n", "e\u0301", "\n\n\n", "the world"] * 3000
     expected = [tokenizer.encode(t) for t in texts]
-    assert tokenizer.encode_batch(texts, num_threads=num_threads) == expected
+    got = tokenizer.encode_batch(texts, num_threads=num_threads)
+    assert got == expected
+    # plain ints (shared int objects, not numpy scalars): JSON and pickle take them as ints
+    assert {type(i) for ids in got for i in ids} == {int}
+    assert json.loads(json.dumps(got[:6])) == expected[:6]
     assert tokenizer.encode_batch(texts, num_threads=num_threads, add_bos=True, add_eos=True) \
         == [[1] + e + [2] for e in expected]
     assert tokenizer.decode_batch(expected) == [unicodedata.normalize("NFC", t) for t in texts]

@@ -68,9 +68,10 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
     filler pair (entries 0 and 1), so the kernel can score a first pair
     without testing. Single bytes are left out of the lists (every position
     has one): the last 256 entries are the bytes 0..255 (every byte must be a
-    piece). Returns ``(cand_se, cand_len, cand_logp, cand_tok)``:
-    cand_se[state] = first entry << 16 | number of pairs; per entry its length,
-    log-probability, and ``id << 32 | length`` (what a back-pointer keeps).
+    piece). Returns ``(cand_se, cand_len, cand_logp, cand_id)``:
+    cand_se[state] = first entry << 16 | number of pairs; per entry its length
+    (uint32: ``PieceTrie`` stores it in the narrowest type), log-probability
+    and id.
     """
     slots = fail.shape[0]
     count = np.zeros(slots, np.int64)
@@ -92,7 +93,7 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
             longest = depth[q]
     cand_len = np.full(total + 256, longest, np.uint32)
     cand_logp = np.full(total + 256, PAD_LOGP)
-    cand_tok = np.full(total + 256, longest, np.uint64)  # fillers: id 0, the same length
+    cand_id = np.zeros(total + 256, np.int32)
     cand_se = np.zeros(slots, np.uint64)
     for i in range(1, order.shape[0]):
         q = order[i]
@@ -104,13 +105,13 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
         if logp[q] <= 0.0 and depth[q] > 1:
             cand_len[k] = depth[q]
             cand_logp[k] = logp[q]
-            cand_tok[k] = (np.uint64(value[q]) << np.uint64(32)) | np.uint64(depth[q])
+            cand_id[k] = value[q]
             k += 1
         f = fail[q]
         for j in range(count[f]):
             cand_len[k + j] = cand_len[start[f] + j]
             cand_logp[k + j] = cand_logp[start[f] + j]
-            cand_tok[k + j] = cand_tok[start[f] + j]
+            cand_id[k + j] = cand_id[start[f] + j]
     root_base = np.int64(nodes[0])
     for c in range(256):
         v = root_base + c
@@ -118,5 +119,5 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
             raise ValueError("every one of the 256 single bytes must be a piece")
         cand_len[total + c] = 1
         cand_logp[total + c] = logp[v]
-        cand_tok[total + c] = (np.uint64(value[v]) << np.uint64(32)) | np.uint64(1)
-    return cand_se, cand_len, cand_logp, cand_tok
+        cand_id[total + c] = value[v]
+    return cand_se, cand_len, cand_logp, cand_id

@@ -114,7 +114,7 @@ def _read_lanes(buf, cuts, lo, nodes, fail, states):
 
 
 @kernel
-def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_tok, guard,
+def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_id, guard,
                 scores, routes):
     """Fill scores/routes for the chunk buf[c0:c0 + n], whose states are states[s0:s0 + n].
 
@@ -128,6 +128,7 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_tok, 
     """
     one = np.uint64(1)
     two = np.uint64(2)
+    thirty_two = np.uint64(32)
     shift = np.uint64(PAIR_BITS)
     mask = np.uint64((1 << PAIR_BITS) - 1)
     byte_entry = np.uint64(cand_len.shape[0] - 256)
@@ -164,7 +165,8 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_tok, 
         better = x > best
         prev = x if better else best
         scores[e] = prev
-        routes[e] = cand_tok[byte_k if better else bk]
+        k = byte_k if better else bk
+        routes[e] = (np.uint64(cand_id[k]) << thirty_two) | np.uint64(cand_len[k])
         e += one
         p += one
         b += one
@@ -172,7 +174,7 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_tok, 
 
 @kernel
 def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, cand_logp,
-                 cand_tok):
+                 cand_id):
     """Best segmentation of every text of ``buf``: the same result as
     ``viterbi.segment`` with ``alpha < 0``.
 
@@ -225,7 +227,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, ca
                 cap = max(n + 1, 2 * cap)
                 scores = np.full(guard + cap + 1, -np.inf)
                 routes = np.empty(guard + cap + 1, np.uint64)
-            _best_chunk(buf, c0, states, c0 - lo, n, cand_se, cand_len, cand_logp, cand_tok,
+            _best_chunk(buf, c0, states, c0 - lo, n, cand_se, cand_len, cand_logp, cand_id,
                         guard, scores, routes)
             # follow the back-pointers, writing ids backwards from out + n, then
             # move them down to out (one pass over the dependent loads)
