@@ -18,12 +18,12 @@ import numpy as np
 
 from ._kernels.layout import PAIR_BITS
 from .model import Model, read_model_file
-from .trie import PieceTrie, length_type
+from .trie import PieceTrie, unsigned_type
 
 #: Bump when the layout of the cached arrays or the trie changes.
 FORMAT = "3"
-_TRIE = ("nodes", "value", "logp", "pair", "fail", "cand_se", "cand_len", "cand_logp",
-         "cand_id")
+_TRIE = ("nodes", "value", "logp", "pair", "fail", "cand_se", "cand_len", "cand_id",
+         "id_logp")
 _FIELDS = _TRIE + ("piece_data", "piece_offsets", "counts")
 
 
@@ -83,8 +83,8 @@ def _safe(arrays: dict) -> bool:
     were compiled for, and every index they compute inside its array. A damaged
     entry is rebuilt rather than handed to kernels that check no index."""
     types = {"nodes": np.uint32, "value": np.int32, "logp": np.float64, "pair": np.uint32,
-             "fail": np.uint32, "cand_se": np.uint64, "cand_logp": np.float64,
-             "cand_id": np.int32,  # cand_len: the narrowest type (see _safe_automaton)
+             "fail": np.uint32, "cand_se": np.uint64, "id_logp": np.float64,
+             # cand_len and cand_id: the narrowest types (see _safe_automaton)
              "piece_data": np.uint8, "piece_offsets": np.int64, "counts": np.int64}
     if any(arrays[name].dtype != dtype or arrays[name].ndim != 1
            for name, dtype in types.items()):
@@ -108,22 +108,25 @@ def _safe_automaton(arrays: dict, slots: int, n: int) -> bool:
     """Whether the automaton's links and candidate lists index inside their arrays, and
     every back-pointer the kernel could follow stays inside its chunk (see
     ``_kernels.automaton.candidate_lists`` for the layout)."""
-    fail, se, length, logp, ids = (arrays[name] for name in ("fail", "cand_se", "cand_len",
-                                                             "cand_logp", "cand_id"))
+    fail, se, length, ids, id_logp = (arrays[name] for name in ("fail", "cand_se", "cand_len",
+                                                                "cand_id", "id_logp"))
     entries = length.shape[0]
     if fail.shape[0] != slots or se.shape[0] != slots or entries < 258 or \
-            logp.shape[0] != entries or ids.shape[0] != entries:
+            ids.shape[0] != entries or not 0 < id_logp.shape[0] <= n + 4 or \
+            length.ndim != 1 or ids.ndim != 1:
         return False
     offsets = arrays["piece_offsets"]
     longest = int(np.diff(offsets).max()) if offsets.shape[0] > 1 else 0
     first, pairs = se >> np.uint64(PAIR_BITS), se & np.uint64((1 << PAIR_BITS) - 1)
-    return bool(length.dtype == length_type(longest) and length.ndim == 1
+    return bool(length.dtype == unsigned_type(longest)
+                and ids.dtype == unsigned_type(id_logp.shape[0] - 1)
                 and fail.max() < slots
                 and (first + 2 * np.maximum(pairs, 1) <= entries - 256).all()
                 and length.min() >= 1 and length.max() <= longest
-                and (length[-256:] == 1).all() and np.isfinite(logp[-256:]).all()
-                and (logp <= 0).all()  # no NaN or +inf: -inf fillers never win
-                and ids.min() >= 0 and ids.max() < n + 3)
+                and (length[-256:] == 1).all()  # the single bytes
+                and ids.max() < id_logp.shape[0]
+                and (id_logp <= 0).all()  # no NaN or +inf: -inf fillers never win
+                and np.isfinite(id_logp[ids[-256:]]).all())
 
 
 def _write(entry: str, model: Model, trie: PieceTrie) -> None:

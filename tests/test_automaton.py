@@ -50,7 +50,8 @@ def _node_strings(trie: PieceTrie) -> dict[int, bytes]:
 
 def _entry(trie: PieceTrie, k: int) -> tuple[int, float, int]:
     """(length, log-probability, id) of candidate entry k."""
-    return int(trie.cand_len[k]), float(trie.cand_logp[k]), int(trie.cand_id[k])
+    i = int(trie.cand_id[k])
+    return int(trie.cand_len[k]), float(trie.id_logp[i]), i
 
 
 @given(pieces_st)

@@ -205,9 +205,9 @@ def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, da
     elif damage == "length type":  # the kernels are compiled for the narrowest type
         arrays["cand_len"] = arrays["cand_len"].astype(np.uint32)
     elif damage == "id":
-        arrays["cand_id"][-1] += 10**6
+        arrays["cand_id"][-1] = arrays["id_logp"].shape[0]
     elif damage == "logp":  # NaN would let a piece across a chunk start win
-        arrays["cand_logp"][0] = np.nan
+        arrays["id_logp"][-1] = np.nan
     else:
         arrays["piece_offsets"][-1] += 1000
     with open(entry, "wb") as f:

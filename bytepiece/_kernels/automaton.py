@@ -13,10 +13,6 @@ import numpy as np
 from ._jit import kernel
 from .layout import PAIR_BITS
 
-#: Candidates are scanned in pairs; a list of odd length ends with a filler entry
-#: of this score, which never wins.
-PAD_LOGP = -np.inf
-
 
 @kernel
 def failure_links(nodes):
@@ -59,19 +55,20 @@ def failure_links(nodes):
 
 
 @kernel
-def candidate_lists(nodes, fail, depth, order, logp, value):
+def candidate_lists(nodes, fail, depth, order, logp, value, filler):
     """Every state's pieces of two bytes or more that end there, longest first.
 
     A state's list is its own piece (when ``logp`` is finite there and it is
     longer than one byte) followed by its failure target's list, padded to
     whole pairs: the kernel scores two at a time. An empty list points at the
     filler pair (entries 0 and 1), so the kernel can score a first pair
-    without testing. Single bytes are left out of the lists (every position
-    has one): the last 256 entries are the bytes 0..255 (every byte must be a
-    piece). Returns ``(cand_se, cand_len, cand_logp, cand_id)``:
-    cand_se[state] = first entry << 16 | number of pairs; per entry its length
-    (uint32: ``PieceTrie`` stores it in the narrowest type), log-probability
-    and id.
+    without testing; fillers have the id ``filler`` (whose score must be
+    -inf). Single bytes are left out of the lists (every position has one):
+    the last 256 entries are the bytes 0..255 (every byte must be a piece).
+    Returns ``(cand_se, cand_len, cand_id)``: cand_se[state] = first entry <<
+    PAIR_BITS | number of pairs, then each entry's length and piece id
+    (uint32 and int64: ``PieceTrie`` stores them in the narrowest types; the
+    kernel reads scores from a table by id, which keeps the lists small).
     """
     slots = fail.shape[0]
     count = np.zeros(slots, np.int64)
@@ -92,8 +89,7 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
         if logp[q] <= 0.0 and depth[q] > longest:
             longest = depth[q]
     cand_len = np.full(total + 256, longest, np.uint32)
-    cand_logp = np.full(total + 256, PAD_LOGP)
-    cand_id = np.zeros(total + 256, np.int32)
+    cand_id = np.full(total + 256, filler, np.int64)
     cand_se = np.zeros(slots, np.uint64)
     for i in range(1, order.shape[0]):
         q = order[i]
@@ -104,13 +100,11 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
         k = start[q]
         if logp[q] <= 0.0 and depth[q] > 1:
             cand_len[k] = depth[q]
-            cand_logp[k] = logp[q]
             cand_id[k] = value[q]
             k += 1
         f = fail[q]
         for j in range(count[f]):
             cand_len[k + j] = cand_len[start[f] + j]
-            cand_logp[k + j] = cand_logp[start[f] + j]
             cand_id[k + j] = cand_id[start[f] + j]
     root_base = np.int64(nodes[0])
     for c in range(256):
@@ -118,6 +112,5 @@ def candidate_lists(nodes, fail, depth, order, logp, value):
         if np.int64(nodes[2 * v + 1]) != 0 or not logp[v] <= 0.0:
             raise ValueError("every one of the 256 single bytes must be a piece")
         cand_len[total + c] = 1
-        cand_logp[total + c] = logp[v]
         cand_id[total + c] = value[v]
-    return cand_se, cand_len, cand_logp, cand_id
+    return cand_se, cand_len, cand_id

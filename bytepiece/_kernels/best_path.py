@@ -133,7 +133,7 @@ def _read_lanes(buf, cuts, lo, nodes, fail, states):
 
 
 @kernel
-def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_id, guard,
+def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, guard,
                 scores, routes):
     """Fill scores/routes for the chunk buf[c0:c0 + n], whose states are states[s0:s0 + n].
 
@@ -163,16 +163,16 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_id, g
         k = se >> shift
         pairs = se & mask
         # the first pair (the filler pair when the list is empty), then the rest
-        x = scores[e - np.uint64(cand_len[k])] + cand_logp[k]
-        y = scores[e - np.uint64(cand_len[k + one])] + cand_logp[k + one]
+        x = scores[e - np.uint64(cand_len[k])] + id_logp[cand_id[k]]
+        y = scores[e - np.uint64(cand_len[k + one])] + id_logp[cand_id[k + one]]
         first = x >= y
         best = x if first else y
         bk = k if first else k + one
         while pairs > one:
             k += two
             pairs -= one
-            x = scores[e - np.uint64(cand_len[k])] + cand_logp[k]
-            y = scores[e - np.uint64(cand_len[k + one])] + cand_logp[k + one]
+            x = scores[e - np.uint64(cand_len[k])] + id_logp[cand_id[k]]
+            y = scores[e - np.uint64(cand_len[k + one])] + id_logp[cand_id[k + one]]
             first = x >= y
             pair_best = x if first else y
             pair_k = k if first else k + one
@@ -180,7 +180,7 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_id, g
             best = pair_best if better else best
             bk = pair_k if better else bk
         byte_k = byte_entry + np.uint64(buf[b])
-        x = prev + cand_logp[byte_k]
+        x = prev + id_logp[cand_id[byte_k]]
         better = x > best
         prev = x if better else best
         scores[e] = prev
@@ -192,14 +192,15 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, cand_logp, cand_id, g
 
 
 @kernel
-def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, cand_logp,
+def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id_logp,
                  cand_id):
     """Best segmentation of every text of ``buf``: the same result as
     ``viterbi.segment`` with ``alpha < 0``.
 
     buf: uint8[n], the texts back to back; text_ends: int64 end offsets. The
-    automaton: ``nodes`` (the trie's base/check pairs) and ``fail`` links, and
-    per state the candidate lists of ``automaton.candidate_lists``. Returns
+    automaton: ``nodes`` (the trie's base/check pairs) and ``fail`` links, per
+    state the candidate lists of ``automaton.candidate_lists`` and the score of
+    each id, ``id_logp`` (see ``PieceTrie``). Returns
     ``(ids, token_ends)``: int32 ids in order and int64 cumulative token counts
     at each text's end.
     """
@@ -246,7 +247,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, ca
                 cap = max(n + 1, 2 * cap)
                 scores = np.full(guard + cap + 1, -np.inf)
                 routes = np.empty(guard + cap + 1, np.uint64)
-            _best_chunk(buf, c0, states, c0 - lo, n, cand_se, cand_len, cand_logp, cand_id,
+            _best_chunk(buf, c0, states, c0 - lo, n, cand_se, cand_len, id_logp, cand_id,
                         guard, scores, routes)
             # follow the back-pointers, writing ids backwards from out + n, then
             # move them down to out (one pass over the dependent loads)
