@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import reference
 from bytepiece._kernels.layout import PAIR_BITS
-from bytepiece._kernels.best_path import BLOCK, chunk_bounds, segment_best
+from bytepiece._kernels.best_path import BLOCK, _mostly_bytes, chunk_bounds, segment_best
 from bytepiece._kernels.viterbi import segment
 from bytepiece.trie import PieceTrie
 
@@ -167,3 +167,27 @@ def test_exact_ties_go_to_the_longer_piece_within_and_across_pairs():
     # abc|def against abcd|ef, the two halves of the second pair
     counts = {b"abc": 3, b"abcd": 2, b"bcdef": 1, b"cdef": 1, b"def": 2, b"ef": 3}
     assert _best_pieces(counts, b"abcdef") == [b"abc", b"def"]
+
+
+def test_both_scoring_modes_match_the_trie_walk():
+    """Blocks where most positions end no piece longer than a byte (Chinese-like) take
+    the branchy scoring pass, the others the branch-free one: both give the walk's ids."""
+    rng = np.random.default_rng(11)
+    counts = {bytes([a, b]): int(rng.integers(1, 20)) for a in b"abc" for b in b"abc"}
+    counts.update({b"abc": 4, b"\xe4\xb8\xad\xe6\x96\x87": 30, b"\xe4\xb8\xad": 2})
+    trie, _, _ = _build(counts)
+    latin = rng.choice([b"a", b"b", b"c", b"abc", b"\n"], size=40000).tolist()
+    cjk = rng.choice([b"\xe4\xb8\xad\xe6\x96\x87", b"\xe4\xb8\xad", b"\xe5\xad\x97", b"\n"],
+                     size=40000).tolist()
+    for words, sparse in ((latin, False), (cjk, True)):
+        buf = np.frombuffer(b"".join(words), np.uint8)
+        ends = np.array([buf.shape[0]], np.int64)
+        states = np.empty(buf.shape[0], np.uint32)
+        from bytepiece._kernels.best_path import _read_lanes
+
+        _read_lanes(buf, np.array([0] * 8 + [buf.shape[0]], np.int64), 0, trie.nodes, trie.fail,
+                    states)
+        assert _mostly_bytes(states, buf.shape[0], trie.cand_se) == sparse
+        got = segment_best(buf, ends, True, *trie.automaton)
+        want = _walk(trie, buf, ends, True)
+        assert got[0].tolist() == want[0].tolist()

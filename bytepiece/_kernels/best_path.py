@@ -134,7 +134,7 @@ def _read_lanes(buf, cuts, lo, nodes, fail, states):
 
 @kernel
 def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, guard,
-                scores, routes):
+                scores, routes, sparse):
     """Fill scores/routes for the chunk buf[c0:c0 + n], whose states are states[s0:s0 + n].
 
     Position j of the chunk is scores[guard + j]; routes[guard + j] is the
@@ -144,6 +144,7 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, gua
     candidates read older scores. Winners are tracked as entry numbers, and
     the token loaded once at the end: LLVM turns a choice between loaded
     values into a branch, which the unpredictable winner would mispredict.
+    ``sparse``: see ``_mostly_bytes``.
     """
     one = np.uint64(1)
     two = np.uint64(2)
@@ -163,11 +164,15 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, gua
         k = se >> shift
         pairs = se & mask
         # the first pair (the filler pair when the list is empty), then the rest
-        x = scores[e - np.uint64(cand_len[k])] + id_logp[cand_id[k]]
-        y = scores[e - np.uint64(cand_len[k + one])] + id_logp[cand_id[k + one]]
-        first = x >= y
-        best = x if first else y
-        bk = k if first else k + one
+        if sparse and pairs == 0:
+            best = -np.inf
+            bk = k
+        else:
+            x = scores[e - np.uint64(cand_len[k])] + id_logp[cand_id[k]]
+            y = scores[e - np.uint64(cand_len[k + one])] + id_logp[cand_id[k + one]]
+            first = x >= y
+            best = x if first else y
+            bk = k if first else k + one
         while pairs > one:
             k += two
             pairs -= one
@@ -189,6 +194,24 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, gua
         e += one
         p += one
         b += one
+
+
+@kernel
+def _mostly_bytes(states, n, cand_se):
+    """Whether most of the first n states (one in 16 sampled) end no piece longer
+    than a byte: true of Chinese text (inside a character), false of English.
+
+    The scores pass then tests for an empty list rather than scoring the filler
+    pair: a branch, but a well-predicted one there (zh 11% faster; en, code and
+    mixed text lose 1-3% with it, so they keep the filler).
+    """
+    mask = np.uint64((1 << PAIR_BITS) - 1)
+    empty = 0
+    sampled = 0
+    for i in range(0, n, 16):
+        empty += 1 if (cand_se[states[i]] & mask) == 0 else 0
+        sampled += 1
+    return 2 * empty > sampled
 
 
 @kernel
@@ -240,6 +263,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
             cuts[lane] = max(cuts[lane - 1], min(chunk_ends[c], hi))
         cuts[_LANES] = hi
         _read_lanes(buf, cuts, lo, nodes, fail, states)
+        sparse = _mostly_bytes(states, hi - lo, cand_se)
         for c in range(i, j):
             c0 = chunk_ends[c - 1] if c > 0 else 0
             n = chunk_ends[c] - c0
@@ -248,7 +272,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
                 scores = np.full(guard + cap + 1, -np.inf)
                 routes = np.empty(guard + cap + 1, np.uint64)
             _best_chunk(buf, c0, states, c0 - lo, n, cand_se, cand_len, id_logp, cand_id,
-                        guard, scores, routes)
+                        guard, scores, routes, sparse)
             # follow the back-pointers, writing ids backwards from out + n, then
             # move them down to out (one pass over the dependent loads)
             g = np.uint64(guard)
