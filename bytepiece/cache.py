@@ -122,7 +122,7 @@ def _safe_automaton(arrays: dict, slots: int, n: int) -> bool:
                 and ids.dtype == unsigned_type(id_logp.shape[0] - 1)
                 and fail.max() < slots
                 and (first + 2 * np.maximum(pairs, 1) <= entries - 256).all()
-                and length.min() >= 1 and length.max() <= longest
+                and length.min() >= 1 and length[0] == length.max() == longest  # the guard
                 and (length[-256:] == 1).all()  # the single bytes
                 and ids.max() < id_logp.shape[0]
                 and (id_logp <= 0).all()  # no NaN or +inf: -inf fillers never win

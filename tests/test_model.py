@@ -177,7 +177,8 @@ def test_compiled_models_are_cached_and_the_file_stays_the_truth(tmp_path, monke
 
 
 @pytest.mark.parametrize("damage", ["base", "value", "pair", "dtype", "offsets", "fail",
-                                    "lists", "length", "length type", "id", "logp"])
+                                    "lists", "length", "guard", "length type", "id",
+                                    "logp"])
 def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, damage):
     """An entry whose arrays have the right shapes but indices out of range (bit rot, a
     foreign file) is rebuilt: the kernels check no index, so it must not reach them."""
@@ -202,6 +203,8 @@ def test_damaged_cache_entries_never_reach_the_kernels(tmp_path, monkeypatch, da
         arrays["cand_se"][arrays["cand_se"] > 0] += np.uint64(10**6 << 16)
     elif damage == "length":  # a back-pointer reaching past its chunk's start
         arrays["cand_len"][-256] = 2
+    elif damage == "guard":  # the guard band below a chunk is as long as the first filler
+        arrays["cand_len"][0] = 1
     elif damage == "length type":  # the kernels are compiled for the narrowest type
         arrays["cand_len"] = arrays["cand_len"].astype(np.uint32)
     elif damage == "id":

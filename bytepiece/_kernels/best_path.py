@@ -234,13 +234,11 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
     chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
     n_chunks = chunk_ends.shape[0]
     tokens_after = np.empty(n_chunks, np.int64)
-    guard = 1
-    for k in range(cand_len.shape[0]):
-        guard = max(guard, np.int64(cand_len[k]))
+    guard = np.int64(cand_len[0])  # the fillers' length: the longest piece's
     cap = 256
     scores = np.full(guard + cap + 1, -np.inf)
     routes = np.empty(guard + cap + 1, np.uint64)
-    states = np.empty(BLOCK, np.uint32)
+    states = np.empty(min(BLOCK, buf.shape[0] + 1), np.uint32)
     cuts = np.empty(_LANES + 1, np.int64)
     out = 0
     i = 0
