@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 import reference
 from bytepiece._kernels.layout import PAIR_BITS
-from bytepiece._kernels.best_path import BLOCK, _mostly_bytes, chunk_bounds, segment_best
+from bytepiece._kernels.best_path import (BLOCK, _mostly_bytes, _read_lanes, chunk_bounds,
+                                          segment_best)
 from bytepiece._kernels.viterbi import segment
 from bytepiece.trie import PieceTrie
 
@@ -182,12 +183,10 @@ def test_both_scoring_modes_match_the_trie_walk():
     for words, sparse in ((latin, False), (cjk, True)):
         buf = np.frombuffer(b"".join(words), np.uint8)
         ends = np.array([buf.shape[0]], np.int64)
-        states = np.empty(buf.shape[0], np.uint32)
-        from bytepiece._kernels.best_path import _read_lanes
-
+        lists = np.empty(buf.shape[0], np.uint64)
         _read_lanes(buf, np.array([0] * 8 + [buf.shape[0]], np.int64), 0, trie.nodes, trie.fail,
-                    states)
-        assert _mostly_bytes(states, buf.shape[0], trie.cand_se) == sparse
+                    trie.cand_se, lists)
+        assert _mostly_bytes(lists, buf.shape[0]) == sparse
         got = segment_best(buf, ends, True, *trie.automaton)
         want = _walk(trie, buf, ends, True)
         assert got[0].tolist() == want[0].tolist()

@@ -3,9 +3,10 @@
 Two passes per block of chunks (256 KB: smaller blocks measured slower). First
 the automaton reads the block in eight lanes at once (eight runs of whole
 chunks stepped in lockstep, so the CPU overlaps their dependent trie loads);
-each byte's state is kept. Then a "pull" dynamic programme takes each end
-position's candidate pieces from its state's list (longest first, scanned in
-pairs without data-dependent branches) and keeps the best score. This does
+the candidate list of each byte's state is kept. Then a "pull" dynamic
+programme takes each end position's candidate pieces from that list (longest
+first, scanned in pairs without data-dependent branches) and keeps the best
+score. This does
 what ``viterbi.segment`` does with ``alpha < 0``, 1.5-3x as fast (Chinese to
 English text): about 1.6 automaton moves per byte instead of a trie walk from
 every start.
@@ -59,9 +60,10 @@ def chunk_bounds(buf, text_ends, split_lines):
 
 
 @kernel
-def _advance(buf, p, q, lo, nodes, fail, states):
+def _advance(buf, p, q, lo, nodes, fail, cand_se, lists):
     """One automaton move: take byte buf[p] from state q when q has that child,
-    else follow q's failure link. Returns (p, q) after it; states[p - lo] is set.
+    else follow q's failure link. Returns (p, q) after it; lists[p - lo] is set
+    to the new state's candidate list (its ``cand_se``).
 
     Written as arithmetic on a mask, not a branch or a select (which LLVM turns
     into a branch): whether the child exists is unpredictable, and the fall-back
@@ -73,20 +75,22 @@ def _advance(buf, p, q, lo, nodes, fail, states):
     back = np.uint64(fail[q])
     took = np.uint64(np.uint64(nodes[two * child + one]) == q)
     q = back ^ ((child ^ back) & (np.uint64(0) - took))
-    states[p - lo] = q
+    lists[p - lo] = cand_se[q]
     return p + took, q
 
 
 @kernel
-def _finish_lane(buf, p, end, q, lo, nodes, fail, states):
+def _finish_lane(buf, p, end, q, lo, nodes, fail, cand_se, lists):
     """The rest of one lane, alone: from position p in state q up to ``end``."""
     while p < end:
-        p, q = _advance(buf, p, q, lo, nodes, fail, states)
+        p, q = _advance(buf, p, q, lo, nodes, fail, cand_se, lists)
 
 
 @kernel
-def _read_lanes(buf, cuts, lo, nodes, fail, states):
-    """states[p - lo] = the automaton's state after buf[p], for p in cuts[0]..cuts[8].
+def _read_lanes(buf, cuts, lo, nodes, fail, cand_se, lists):
+    """lists[p - lo] = the candidate list (``cand_se``) of the automaton's state after
+    buf[p], for p in cuts[0]..cuts[8]: read here, where the load is off the
+    critical path, it spares the scores pass a dependent load (3-7% faster).
 
     Lane i reads cuts[i]..cuts[i + 1] from the root (each cut is a chunk
     start). The eight lanes move together until one is done, so the CPU
@@ -114,28 +118,29 @@ def _read_lanes(buf, cuts, lo, nodes, fail, states):
     q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = np.uint64(0)
     while (p0 < e0 and p1 < e1 and p2 < e2 and p3 < e3 and p4 < e4 and p5 < e5
            and p6 < e6 and p7 < e7):
-        p0, q0 = _advance(buf, p0, q0, ulo, nodes, fail, states)
-        p1, q1 = _advance(buf, p1, q1, ulo, nodes, fail, states)
-        p2, q2 = _advance(buf, p2, q2, ulo, nodes, fail, states)
-        p3, q3 = _advance(buf, p3, q3, ulo, nodes, fail, states)
-        p4, q4 = _advance(buf, p4, q4, ulo, nodes, fail, states)
-        p5, q5 = _advance(buf, p5, q5, ulo, nodes, fail, states)
-        p6, q6 = _advance(buf, p6, q6, ulo, nodes, fail, states)
-        p7, q7 = _advance(buf, p7, q7, ulo, nodes, fail, states)
-    _finish_lane(buf, p0, e0, q0, ulo, nodes, fail, states)
-    _finish_lane(buf, p1, e1, q1, ulo, nodes, fail, states)
-    _finish_lane(buf, p2, e2, q2, ulo, nodes, fail, states)
-    _finish_lane(buf, p3, e3, q3, ulo, nodes, fail, states)
-    _finish_lane(buf, p4, e4, q4, ulo, nodes, fail, states)
-    _finish_lane(buf, p5, e5, q5, ulo, nodes, fail, states)
-    _finish_lane(buf, p6, e6, q6, ulo, nodes, fail, states)
-    _finish_lane(buf, p7, e7, q7, ulo, nodes, fail, states)
+        p0, q0 = _advance(buf, p0, q0, ulo, nodes, fail, cand_se, lists)
+        p1, q1 = _advance(buf, p1, q1, ulo, nodes, fail, cand_se, lists)
+        p2, q2 = _advance(buf, p2, q2, ulo, nodes, fail, cand_se, lists)
+        p3, q3 = _advance(buf, p3, q3, ulo, nodes, fail, cand_se, lists)
+        p4, q4 = _advance(buf, p4, q4, ulo, nodes, fail, cand_se, lists)
+        p5, q5 = _advance(buf, p5, q5, ulo, nodes, fail, cand_se, lists)
+        p6, q6 = _advance(buf, p6, q6, ulo, nodes, fail, cand_se, lists)
+        p7, q7 = _advance(buf, p7, q7, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p0, e0, q0, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p1, e1, q1, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p2, e2, q2, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p3, e3, q3, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p4, e4, q4, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p5, e5, q5, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p6, e6, q6, ulo, nodes, fail, cand_se, lists)
+    _finish_lane(buf, p7, e7, q7, ulo, nodes, fail, cand_se, lists)
 
 
 @kernel
-def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, guard,
+def _best_chunk(buf, c0, lists, s0, n, cand_len, id_logp, cand_id, guard,
                 scores, routes, sparse):
-    """Fill scores/routes for the chunk buf[c0:c0 + n], whose states are states[s0:s0 + n].
+    """Fill scores/routes for the chunk buf[c0:c0 + n], whose candidate lists are
+    lists[s0:s0 + n].
 
     Position j of the chunk is scores[guard + j]; routes[guard + j] is the
     winning piece ending there as ``id << 32 | length``. The single byte is
@@ -160,7 +165,7 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, gua
     p = np.uint64(s0)
     b = np.uint64(c0)
     while e <= end:
-        se = cand_se[states[p]]
+        se = lists[p]
         k = se >> shift
         pairs = se & mask
         # the first pair (the filler pair when the list is empty), then the rest
@@ -197,9 +202,9 @@ def _best_chunk(buf, c0, states, s0, n, cand_se, cand_len, id_logp, cand_id, gua
 
 
 @kernel
-def _mostly_bytes(states, n, cand_se):
-    """Whether most of the first n states (one in 16 sampled) end no piece longer
-    than a byte: true of Chinese text (inside a character), false of English.
+def _mostly_bytes(lists, n):
+    """Whether most of the first n positions (one in 16 sampled) end no piece longer
+    than a byte (their candidate list is empty): true of Chinese text (inside a character), false of English.
 
     The scores pass then tests for an empty list rather than scoring the filler
     pair: a branch, but a well-predicted one there (zh 11% faster; en, code and
@@ -209,7 +214,7 @@ def _mostly_bytes(states, n, cand_se):
     empty = 0
     sampled = 0
     for i in range(0, n, 16):
-        empty += 1 if (cand_se[states[i]] & mask) == 0 else 0
+        empty += 1 if (lists[i] & mask) == 0 else 0
         sampled += 1
     return 2 * empty > sampled
 
@@ -238,7 +243,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
     cap = 256
     scores = np.full(guard + cap + 1, -np.inf)
     routes = np.empty(guard + cap + 1, np.uint64)
-    states = np.empty(min(BLOCK, buf.shape[0] + 1), np.uint32)
+    lists = np.empty(min(BLOCK, buf.shape[0] + 1), np.uint64)
     cuts = np.empty(_LANES + 1, np.int64)
     out = 0
     i = 0
@@ -249,8 +254,8 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
         while j < n_chunks and chunk_ends[j - 1] - lo < BLOCK:
             j += 1
         hi = chunk_ends[j - 1]
-        if hi - lo > states.shape[0]:
-            states = np.empty(hi - lo, np.uint32)
+        if hi - lo > lists.shape[0]:
+            lists = np.empty(hi - lo, np.uint64)
         # lane cuts: the first chunk start at or past each eighth of the block
         cuts[0] = lo
         c = i
@@ -260,8 +265,8 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
                 c += 1
             cuts[lane] = max(cuts[lane - 1], min(chunk_ends[c], hi))
         cuts[_LANES] = hi
-        _read_lanes(buf, cuts, lo, nodes, fail, states)
-        sparse = _mostly_bytes(states, hi - lo, cand_se)
+        _read_lanes(buf, cuts, lo, nodes, fail, cand_se, lists)
+        sparse = _mostly_bytes(lists, hi - lo)
         for c in range(i, j):
             c0 = chunk_ends[c - 1] if c > 0 else 0
             n = chunk_ends[c] - c0
@@ -269,7 +274,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
                 cap = max(n + 1, 2 * cap)
                 scores = np.full(guard + cap + 1, -np.inf)
                 routes = np.empty(guard + cap + 1, np.uint64)
-            _best_chunk(buf, c0, states, c0 - lo, n, cand_se, cand_len, id_logp, cand_id,
+            _best_chunk(buf, c0, lists, c0 - lo, n, cand_len, id_logp, cand_id,
                         guard, scores, routes, sparse)
             # follow the back-pointers, writing ids backwards from out + n, then
             # move them down to out (one pass over the dependent loads)
