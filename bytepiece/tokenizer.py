@@ -430,8 +430,9 @@ def _lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool
     """``_split_lists`` without touching the garbage collector (the caller pauses it).
 
     ``objects`` holds one int object per id: taking them (references) is about
-    twice as fast as ``tolist``, which allocates an int per id above 256."""
-    flat = np.take(objects, ids).tolist()
+    twice as fast as ``tolist``, which allocates an int per id above 256; with
+    intp indices, as numpy's take is 2-3x slower on int32 ones."""
+    flat = np.take(objects, ids.astype(np.intp)).tolist()
     starts = [0] + token_ends[:-1].tolist()
     ends = token_ends.tolist()
     if add_bos or add_eos:
