@@ -347,15 +347,17 @@ class Tokenizer:
         """
         if not isinstance(texts, list):
             texts = list(texts)
-        for t in texts:
-            if type(t) is not str:
-                raise InputError(f"expected str texts, got {type(t).__name__}")
-        joined = "".join(texts)
+        try:
+            joined = "".join(texts)  # checks that every text is a str, in C
+        except TypeError:
+            raise _not_texts(texts) from None
         if not unicodedata.is_normalized("NFC", joined):
             texts = [nfc(t) for t in texts]
             joined = "".join(texts)
         buf = np.frombuffer(_utf8(joined), np.uint8)
         char_ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+        if len(texts) and char_ends[-1] != len(joined):  # a str subclass with its own len
+            raise InputError("expected str texts whose len() is their number of characters")
         if buf.shape[0] == joined.__len__():  # ASCII: characters are bytes
             return buf, char_ends
         if buf.shape[0] <= small.SMALL_INPUT:  # not worth loading a kernel for
@@ -464,11 +466,20 @@ def _bad_id(ids, vocab_size: int) -> str:
 PART_CHARS = 1 << 19
 
 
+def _not_texts(texts: list) -> InputError:
+    """The error for a batch that holds something other than str."""
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    return InputError(f"expected str texts, got {type(bad).__name__}")
+
+
 def _part_bounds(texts: list, num_threads: int) -> list[int]:
     """Text indices cutting ``texts`` into parts of about equal characters: at least
     ``8 * num_threads`` parts when the batch is large (the first join and the last
     split are not overlapped: small parts make them short), none under PART_CHARS / 16."""
-    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    try:
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    except TypeError:
+        raise _not_texts(texts) from None
     total = int(lengths.sum())
     n_parts = max(8 * num_threads, total // PART_CHARS)
     n_parts = min(n_parts, max(1, total // (PART_CHARS // 16)), len(texts))

@@ -112,6 +112,20 @@ def test_encode_batch_rejects_bad_arguments(tokenizer):
         tokenizer.encode_batch(["a"], num_threads=0)
     with pytest.raises(InputError, match="expected str"):
         tokenizer.encode_batch([b"bytes"])
+    for num_threads in (1, 2):
+        with pytest.raises(InputError, match="expected str texts, got int"):
+            tokenizer.encode_batch(["a", "b", 3], num_threads=num_threads)
+
+    class Text(str):
+        pass
+
+    class Lying(str):
+        def __len__(self):
+            return 1
+
+    assert tokenizer.encode_batch([Text("hello"), "hello"]) == [tokenizer.encode("hello")] * 2
+    with pytest.raises(InputError, match="len"):  # its offsets would point outside the text
+        tokenizer.encode_batch([Lying("hello world"), "x"])
 
 
 def test_shared_between_threads(tokenizer):
