@@ -74,7 +74,7 @@ def _read(entry: str, source: str) -> tuple[Model, PieceTrie] | None:
     n = offsets.shape[0] - 1
     bounds = offsets.tolist()
     pieces = [blob[bounds[i]:bounds[i + 1]] for i in range(n)]
-    trie = PieceTrie(*(arrays[name] for name in _TRIE))
+    trie = PieceTrie(**{name: arrays[name] for name in _TRIE})
     return Model(pieces, arrays["counts"], source), trie
 
 

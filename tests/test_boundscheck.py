@@ -18,9 +18,9 @@ from conftest import HERE, ROOT
 def test_kernel_tests_pass_with_bounds_checks(tmp_path):
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba"),
                BYTEPIECE_CACHE_DIR=str(tmp_path / "models"))
-    tests = [str(HERE / name) for name in ("test_segment.py", "test_automaton.py", "test_trainer.py",
-                                           "test_tokenizer.py", "test_compat.py",
-                                           "test_long_lines.py")]
+    tests = [str(HERE / name) for name in ("test_segment.py", "test_automaton.py",
+                                           "test_trainer.py", "test_tokenizer.py",
+                                           "test_compat.py", "test_long_lines.py")]
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "-k", "not cli", *tests], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)

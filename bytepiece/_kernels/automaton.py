@@ -64,8 +64,9 @@ def candidate_lists(nodes, fail, depth, order, logp, value, filler):
     filler pair (entries 0 and 1), so the kernel can score a first pair
     without testing; fillers have the id ``filler`` (whose score must be
     -inf) and the length of the longest piece (the kernel's guard band takes
-    its size from entry 0). Single bytes are left out of the lists (every position has one):
-    the last 256 entries are the bytes 0..255 (every byte must be a piece).
+    its size from entry 0). Single bytes are left out of the lists (every
+    position has one): the last 256 entries are the bytes 0..255 (every byte
+    must be a piece).
     Returns ``(cand_se, cand_len, cand_id)``: cand_se[state] = first entry <<
     PAIR_BITS | number of pairs, then each entry's length and piece id
     (uint32 and int64: ``PieceTrie`` stores them in the narrowest types; the

@@ -6,10 +6,9 @@ chunks stepped in lockstep, so the CPU overlaps their dependent trie loads);
 the candidate list of each byte's state is kept. Then a "pull" dynamic
 programme takes each end position's candidate pieces from that list (longest
 first, scanned in pairs without data-dependent branches) and keeps the best
-score. This does
-what ``viterbi.segment`` does with ``alpha < 0``, 1.5-3x as fast (Chinese to
-English text): about 1.6 automaton moves per byte instead of a trie walk from
-every start.
+score. This does what ``viterbi.segment`` does with ``alpha < 0``, 1.5-3x as
+fast (Chinese to English text): about 1.6 automaton moves per byte instead of
+a trie walk from every start.
 
 Chunks need no automaton reset: a candidate that starts before its chunk reads
 a score from a guard band of -inf below the chunk's first position, so it
@@ -209,7 +208,8 @@ def _best_chunk(buf, c0, lists, s0, n, cand_len, id_logp, cand_id, guard,
 @kernel
 def _mostly_bytes(lists, n):
     """Whether most of the first n positions (one in 16 sampled) end no piece longer
-    than a byte (their candidate list is empty): true of Chinese text (inside a character), false of English.
+    than a byte (their candidate list is empty): true of Chinese text (inside a
+    character), false of English.
 
     The scores pass then tests for an empty list rather than scoring the filler
     pair, and adds the single byte's score without a comparison: a branch, but
@@ -234,9 +234,8 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
     buf: uint8[n], the texts back to back; text_ends: int64 end offsets. The
     automaton: ``nodes`` (the trie's base/check pairs) and ``fail`` links, per
     state the candidate lists of ``automaton.candidate_lists`` and the score of
-    each id, ``id_logp`` (see ``PieceTrie``). Returns
-    ``(ids, token_ends)``: int32 ids in order and int64 cumulative token counts
-    at each text's end.
+    each id, ``id_logp`` (see ``PieceTrie``). Returns ``(ids, token_ends)``:
+    int32 ids in order and int64 cumulative token counts at each text's end.
     """
     zero = np.uint64(0)
     n_texts = text_ends.shape[0]
