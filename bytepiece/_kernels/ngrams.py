@@ -137,13 +137,18 @@ def count_slices(buf, chunk_ends, order, shard, n_shards, table, size):
 
 
 @kernel
-def _aggregate(sorted_keys, sorted_counts, order, min_count, out_keys, out_counts, write):
-    """One pass of ``kept_ngrams``; returns the number of n-grams kept."""
-    run_key = np.zeros(order + 1, np.uint64)
-    run_count = np.zeros(order + 1, np.int64)
+def _aggregate(sorted_keys, sorted_counts, order, min_count, run_key, run_count, flush,
+               out_keys, out_counts, write):
+    """Sum the slices into n-grams; returns the number of n-grams kept.
+
+    ``run_key``/``run_count`` (uint64/int64[order + 1]) hold the n-gram being
+    summed at each order, carried from one block of slices to the next; with
+    ``flush`` the last ones are emitted too (the end of the slices).
+    """
     m = 0
-    for i in range(sorted_keys.shape[0] + 1):
-        last = i == sorted_keys.shape[0]
+    n = sorted_keys.shape[0]
+    for i in range(n + 1 if flush else n):
+        last = i == n
         key = np.uint64(0) if last else sorted_keys[i]
         length = order if last else min(np.int64(key & np.uint64(255)), order)
         for j in range(1, length + 1):
@@ -162,7 +167,9 @@ def _aggregate(sorted_keys, sorted_counts, order, min_count, out_keys, out_count
                     out_keys[m] = packed
                     out_counts[m] = run_count[j]
                 m += 1
-            if not last:
+            if last:
+                run_count[j] = 0
+            else:
                 run_key[j] = top
                 run_count[j] = sorted_counts[i]
     return m
@@ -180,12 +187,27 @@ def kept_ngrams(sorted_keys, sorted_counts, order, min_count):
     counts of the slices at least as long as it that begin with it. Returns
     (keys uint64[m] in the table's packing, counts int64[m]).
     """
-    m = _aggregate(sorted_keys, sorted_counts, order, min_count,
-                   np.empty(0, np.uint64), np.empty(0, np.int64), False)
+    m = _aggregate(sorted_keys, sorted_counts, order, min_count, np.zeros(order + 1, np.uint64),
+                   np.zeros(order + 1, np.int64), True, np.empty(0, np.uint64),
+                   np.empty(0, np.int64), False)
     out_keys = np.empty(m, np.uint64)
     out_counts = np.empty(m, np.int64)
-    _aggregate(sorted_keys, sorted_counts, order, min_count, out_keys, out_counts, True)
+    _aggregate(sorted_keys, sorted_counts, order, min_count, np.zeros(order + 1, np.uint64),
+               np.zeros(order + 1, np.int64), True, out_keys, out_counts, True)
     return out_keys, out_counts
+
+
+@kernel
+def kept_ngrams_block(sorted_keys, sorted_counts, order, min_count, run_key, run_count, flush):
+    """``kept_ngrams`` over one block of a sorted stream of slices, the n-grams still
+    being summed carried in ``run_key``/``run_count`` (zeros at the start); with
+    ``flush``, the block is the stream's last."""
+    size = order * (sorted_keys.shape[0] + 1)
+    out_keys = np.empty(size, np.uint64)
+    out_counts = np.empty(size, np.int64)
+    m = _aggregate(sorted_keys, sorted_counts, order, min_count, run_key, run_count, flush,
+                   out_keys, out_counts, True)
+    return out_keys[:m].copy(), out_counts[:m].copy()
 
 
 def entries(table, size):

@@ -1,0 +1,1 @@
+"""The phases of training and the run files between them (see ``bytepiece.trainer``)."""

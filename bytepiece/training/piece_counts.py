@@ -1,0 +1,167 @@
+"""Phases 4 and 5: segment every chunk with the n-gram model and count the pieces into
+runs; merge the runs and sort the pieces into kept and re-split.
+
+Counting: worker threads take batches, each into a piece table of its own from
+a pool (``_kernels.lm.count_pieces``); before a batch that could take the
+tables past the allowance, the workers finish what they hold and every table
+is written out as a sorted run and emptied.
+
+Merging: the runs are merged by ranges of piece keys on worker threads (keys are
+hashes, so the ranges are even). A piece is kept when it is a single byte, or
+at most ``max_piece_length`` bytes and counted ``min_count`` times in all; the
+others are re-split by the pruning phase, weighted by their counts.
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .batches import Progress, batches
+from .merge import key_ranges, merge, reduce_fan_in
+from .ngram_counts import table_growth
+from .runs import PIECES, Block, RunFile, RunWriter, concat
+from .spill import Spill
+
+
+def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_digits: bool,
+                 workers: int, spill: Spill, batch_chars: int,
+                 progress: Progress) -> tuple[list, int]:
+    """Count the pieces of ``texts`` under the n-gram model into runs: (runs, bytes)."""
+    from .._kernels import lm
+
+    states = [list(lm.new_piece_table(1 << 12)) for _ in range(workers)]
+    free: queue.Queue = queue.Queue()
+    for state in states:
+        free.put(state)
+
+    def work(buf, ends):
+        state = free.get()
+        try:
+            state[:] = lm.count_pieces(buf, ends, *lm_arrays, order, ensure_unicode, *state)
+        finally:
+            free.put(state)
+
+    def wait(futures, keep):
+        while len(futures) > keep:
+            futures.pop(0).result()
+
+    texts_done, total = spill.texts, spill.bytes
+    running: list = []
+    pool = ThreadPoolExecutor(workers)
+    try:
+        for buf, ends, seen in batches(texts, isolate_digits, batch_chars, spill.texts,
+                                       progress):
+            wait(running, 2 * workers)
+            # a batch goes to one table, but any: allow for each growing by a batch
+            growth = sum(_piece_table_growth(s, len(buf)) for s in states)
+            if spill.over(sum(_piece_table_bytes(s) for s in states), growth):
+                wait(running, 0)
+                spill.write(_pieces(states), texts_done, total)
+                for state in states:
+                    state[0][:] = 0
+                    state[3] = state[4] = 0
+            running.append(pool.submit(work, buf, ends))
+            texts_done = seen
+            total += len(buf)
+        wait(running, 0)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return spill.finish(_pieces(states), texts_done, total), total
+
+
+def _pieces(states) -> Block:
+    """The pieces of the workers' tables as one block (unsorted, repeats allowed)."""
+    from .._kernels.runs import piece_keys, table_pieces
+
+    blocks = []
+    for slots, entries, arena, n, used in states:
+        counts, ends, data = table_pieces(entries, arena, n)
+        blocks.append(Block(piece_keys(data, ends), counts, ends, data))
+    return concat(blocks, PIECES)
+
+
+def _piece_table_bytes(state) -> int:
+    slots, entries, arena, n, used = state
+    return slots.nbytes + entries.nbytes + arena.nbytes
+
+
+def _piece_table_growth(state, extra: int) -> int:
+    """Extra bytes at the peak while a piece table (``lm.new_piece_table``) grows for
+    ``extra`` more pieces of ``extra`` more bytes, as ``lm.reserve_pieces`` grows it."""
+    slots, entries, arena, n, used = state
+    grown = table_growth(len(slots), 4 * (n + extra))
+    if 3 * (n + extra) > len(entries):
+        grown += 8 * max(2 * len(entries), 3 * (n + extra))
+    if used + extra > len(arena):
+        grown += max(2 * len(arena), used + extra)
+    return grown
+
+
+def merge_pieces(runs: list, min_count: int, max_piece_length: int, workers: int,
+                 fan_in: int, spill: Spill) -> tuple[Block, list]:
+    """The summed pieces, sorted into (kept, re-split): the kept pieces as one block, and
+    the others as a list of sources of blocks (runs on disk when the counts spilled)."""
+    on_disk = any(isinstance(r, RunFile) for r in runs)
+    runs = reduce_fan_in(runs, PIECES, fan_in, lambda: spill.workdirs.get().new_path("pieces"),
+                         spill.replaced)
+    ranges = key_ranges(runs, 4 * workers if workers > 1 else 1)
+    if on_disk:  # names made here, not on the threads
+        ranges = [(lo, hi, spill.workdirs.get().new_path("resplit")) for lo, hi in ranges]
+    else:
+        ranges = [(lo, hi, None) for lo, hi in ranges]
+
+    def one_range(bounds):
+        lo, hi, path = bounds
+        kept: list[Block] = []
+        dropped = RunWriter(path, PIECES) if on_disk else []
+        try:
+            for block in merge(runs, PIECES, lo, hi):
+                lengths = np.diff(block.ends, prepend=0)
+                keep = (lengths == 1) | ((lengths <= max_piece_length) &
+                                         (block.counts >= min_count))
+                kept.append(_select(block, keep))
+                if not keep.all():
+                    rest = _select(block, ~keep)
+                    if on_disk:
+                        dropped.write(rest)
+                    else:
+                        dropped.append(rest)
+            if on_disk:
+                dropped = [RunFile(dropped.close())]
+        except BaseException:
+            if on_disk:
+                dropped.abort()
+            raise
+        return concat(kept, PIECES), dropped
+
+    if len(ranges) == 1:
+        results = [one_range(ranges[0])]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one_range, ranges))
+    kept = concat([k for k, _ in results], PIECES)
+    dropped = [d for _, ds in results for d in ds]
+    return kept, dropped
+
+
+def _select(block: Block, mask: np.ndarray) -> Block:
+    """The entries of ``block`` where ``mask`` is true."""
+    lengths = np.diff(block.ends, prepend=0)
+    starts = block.ends - lengths
+    from .._kernels.lm import gather
+
+    which = np.flatnonzero(mask)
+    data, ends = gather(block.data, starts, lengths, which)
+    return Block(block.keys[which], block.counts[which], ends, data)
+
+
+def resplit_blocks(dropped: list):
+    """The blocks of the pieces to re-split, from ``merge_pieces``'s list."""
+    for source in dropped:
+        if isinstance(source, Block):
+            yield source
+        else:
+            yield from source.blocks()

@@ -1,0 +1,138 @@
+"""Phase 6: prune the kept pieces to each vocabulary size, as BytePiece 0.6.3 does.
+
+The pieces that were not kept are re-split with the unigram tokenizer of the
+kept ones, their counts added to the pieces they split into (a block at a time:
+the sum is the same). Then pieces the tokenizer never uses are dropped, and for
+each ``max_vocab_size`` the least frequent are cut and re-split the same way.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable
+
+import numpy as np
+
+from .runs import Block
+
+
+def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], workers: int,
+                 progress=None) -> list[dict[bytes, int]]:
+    """[{piece: count}] for each size of ``sizes`` (largest first)."""
+    starts = kept.ends - np.diff(kept.ends, prepend=0)
+    data = kept.data.tobytes()
+    pieces = [data[s:e] for s, e in zip(starts.tolist(), kept.ends.tolist())]
+    del data
+    present = np.zeros(256, bool)
+    singles = [p[0] for p in pieces if len(p) == 1]
+    present[singles] = True
+    missing = np.flatnonzero(~present).tolist()
+    pieces += [bytes([b]) for b in missing]
+    counts = np.concatenate([kept.counts, np.ones(len(missing), np.int64)])
+    splitter = _Splitter(pieces, workers, progress)
+    alive = np.arange(len(pieces), dtype=np.int64)
+    added = np.zeros(len(pieces), np.int64)
+    for block in resplit:
+        added += splitter.split(alive, counts, block.data, block.ends, block.counts)
+    counts = counts + added
+    alive, counts = splitter.drop_wasted(alive, counts)
+    final = []
+    for size in sizes:
+        limit = size - 3
+        if len(alive) > limit:
+            ranked = sorted(range(len(alive)), key=lambda i: (
+                len(pieces[alive[i]]) > 1, -int(counts[i]), -len(pieces[alive[i]]),
+                pieces[alive[i]]))
+            top = np.array(ranked[:limit], np.int64)
+            rest = np.array(ranked[limit:], np.int64)
+            buf, ends = splitter.texts(alive[rest])
+            rest_counts = counts[rest]
+            alive, counts = alive[top], counts[top]
+            counts = counts + splitter.split(alive, counts, buf, ends, rest_counts)
+            alive, counts = splitter.drop_wasted(alive, counts)
+        final.append(dict(zip([pieces[i] for i in alive.tolist()], counts.tolist())))
+    return final
+
+
+class _Splitter:
+    """Re-split texts with the unigram tokenizer of a subset of ``pieces``.
+
+    The trie is built once, over all the pieces; for a subset, the pieces
+    outside it get the log-probability +inf, which the segmentation kernel
+    reads as "no piece ends here": the same segmentation as a trie of the
+    subset alone, without rebuilding one per round.
+    """
+
+    def __init__(self, pieces: list[bytes], workers: int, progress=None):
+        from ..trie import PieceTrie
+
+        self.workers = workers
+        self.progress = progress  # a progress bar, updated once per re-split
+        n = len(pieces)
+        self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n),
+                                   automaton=False)
+        terminal = np.flatnonzero(self.trie.value >= 0)
+        self.slot = np.empty(n, np.int64)
+        self.slot[self.trie.value[terminal]] = terminal
+        self.arena = np.frombuffer(b"".join(pieces), np.uint8)
+        self.lengths = np.fromiter(map(len, pieces), np.int64, n)
+        self.starts = np.cumsum(self.lengths) - self.lengths
+
+    def texts(self, which: np.ndarray):
+        """The pieces ``which`` back to back: (buf uint8, ends int64)."""
+        from .._kernels.lm import gather
+
+        return gather(self.arena, self.starts, self.lengths, which)
+
+    def split(self, alive, counts, buf, ends, weights):
+        """Counts, per piece of ``alive`` (int64 indices), of the best segmentation of the
+        texts (buf, ends), each text weighted by ``weights``, with the unigram
+        tokenizer of the pieces ``alive`` and their ``counts``: int64[len(alive)]."""
+        from .._kernels.lm import add_weighted
+        from .._kernels.viterbi import segment
+
+        totals = np.zeros(len(self.slot), np.int64)
+        if len(ends):
+            # log-probabilities as the reference computes them
+            log_total = np.log(float(int(counts.sum(dtype=np.int64))))
+            logp = np.full(len(self.trie.logp), np.inf)
+            logp[self.slot[alive]] = np.log(counts.astype(np.float64)) - log_total
+            trie = self.trie
+
+            def run(part):
+                lo, hi = part
+                b0 = int(ends[lo - 1]) if lo else 0
+                return segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, False,
+                               trie.nodes, trie.value, logp, trie.pair, -1.0, np.uint64(0), 0)
+
+            parts = _ranges(ends, self.workers)
+            if len(parts) == 1:
+                results = [run(parts[0])]
+            else:
+                with ThreadPoolExecutor(len(parts)) as pool:
+                    results = list(pool.map(run, parts))
+            for (lo, hi), (ids, token_ends) in zip(parts, results):
+                add_weighted(totals, ids, token_ends, weights[lo:hi])
+        if self.progress is not None:
+            self.progress.update(1)
+        return totals[alive]
+
+    def drop_wasted(self, alive, counts):
+        """Re-split every piece with the tokenizer of all pieces until none goes unused."""
+        while True:
+            buf, ends = self.texts(alive)
+            totals = self.split(alive, counts, buf, ends, counts)
+            used = totals > 0
+            if used.all():
+                return alive, totals
+            alive, counts = alive[used], totals[used]
+
+
+def _ranges(ends: np.ndarray, workers: int) -> list[tuple[int, int]]:
+    """Split texts 0..len(ends) into at most ``workers`` ranges of about equal bytes."""
+    n = len(ends)
+    if workers <= 1 or n < 2 or ends[-1] < (1 << 16):
+        return [(0, n)]
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, workers) / workers)
+    bounds = [0] + sorted(set(int(c) for c in cuts if 0 < c < n)) + [n]
+    return list(zip(bounds, bounds[1:]))

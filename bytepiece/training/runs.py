@@ -1,0 +1,239 @@
+"""Sorted count runs: the files that training's phases, spills and machines exchange.
+
+A run is a table of (key, count) sorted by key, each key once. Two kinds:
+
+- ``NGRAMS``: the key is a byte slice of at most 7 bytes packed big-endian
+  (first byte in the top 8 bits, length in the lowest 8), so that key order is
+  the slices' lexicographic order and the slices that begin with an n-gram are
+  contiguous;
+- ``PIECES``: the key is ``piece_key(bytes)``, a 64-bit mix of the piece's
+  bytes, and each entry also holds the bytes; order is (key, bytes), so that
+  key ranges split the pieces evenly and a merge never compares bytes unless
+  two keys are equal.
+
+The file is a header, blocks of at most ``BLOCK_ENTRIES`` entries, and a
+footer with every block's offset and first and last key: a reader seeks to the
+blocks of a key range and reads a block at a time, so merging any number of
+runs takes a few blocks of memory each.
+
+    header   magic "BPRUN1\\n\\0", kind u64
+    block    n u64, data bytes u64, keys u64[n], counts i64[n],
+             (PIECES) lengths u32[n], data u8[...]
+    footer   per block (offset, n, first key, last key) u64[4]
+    trailer  blocks u64, entries u64, footer offset u64, magic
+
+A run is written to ``NAME.tmp`` and renamed when complete (after fsync), so a
+run file that exists is whole: resuming training relies on this.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+MAGIC = b"BPRUN1\n\0"
+NGRAMS, PIECES = 1, 2
+#: Entries per block: 1 MB of n-gram keys and counts.
+BLOCK_ENTRIES = 1 << 16
+_TRAILER = 32
+
+
+@dataclass
+class Block:
+    """A slice of a run: keys uint64[n], counts int64[n], and for pieces their
+    bytes, ``data`` uint8 back to back with ``ends`` int64[n] cumulative."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+    ends: np.ndarray | None = None
+    data: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.keys.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        extra = 0 if self.data is None else self.data.nbytes + self.ends.nbytes
+        return self.keys.nbytes + self.counts.nbytes + extra
+
+    def take(self, lo: int, hi: int) -> "Block":
+        """Entries lo..hi-1 (views where possible)."""
+        if self.data is None:
+            return Block(self.keys[lo:hi], self.counts[lo:hi])
+        d0 = int(self.ends[lo - 1]) if lo else 0
+        d1 = int(self.ends[hi - 1]) if hi > lo else d0
+        return Block(self.keys[lo:hi], self.counts[lo:hi], self.ends[lo:hi] - d0,
+                     self.data[d0:d1])
+
+    def piece(self, i: int) -> bytes:
+        """The bytes of entry ``i`` (PIECES runs)."""
+        d0 = int(self.ends[i - 1]) if i else 0
+        return self.data[d0:int(self.ends[i])].tobytes()
+
+
+def empty_block(kind: int) -> Block:
+    if kind == NGRAMS:
+        return Block(np.empty(0, np.uint64), np.empty(0, np.int64))
+    return Block(np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int64),
+                 np.empty(0, np.uint8))
+
+
+def concat(blocks: list[Block], kind: int) -> Block:
+    """The entries of ``blocks`` one after the other (not merged)."""
+    if not blocks:
+        return empty_block(kind)
+    if len(blocks) == 1:
+        return blocks[0]
+    keys = np.concatenate([b.keys for b in blocks])
+    counts = np.concatenate([b.counts for b in blocks])
+    if kind == NGRAMS:
+        return Block(keys, counts)
+    data = np.concatenate([b.data for b in blocks])
+    lengths = np.concatenate([np.diff(b.ends, prepend=0) for b in blocks])
+    return Block(keys, counts, np.cumsum(lengths), data)
+
+
+class RunWriter:
+    """Write a run block by block; ``close()`` commits it under its name."""
+
+    def __init__(self, path: str | os.PathLike, kind: int):
+        self.path = os.fspath(path)
+        self.kind = kind
+        self._tmp = self.path + ".tmp"
+        self._f = open(self._tmp, "wb")
+        self._f.write(MAGIC + np.uint64(kind).tobytes())
+        self._offset = 16
+        self._index: list[tuple[int, int, int, int]] = []
+        self.entries = 0
+
+    def write(self, block: Block) -> None:
+        """Append ``block``'s entries, which sort after those written so far."""
+        for lo in range(0, len(block), BLOCK_ENTRIES):
+            self._write_one(block.take(lo, min(lo + BLOCK_ENTRIES, len(block))))
+
+    def _write_one(self, b: Block) -> None:
+        n = len(b)
+        parts = [b.keys.astype(np.uint64, copy=False), b.counts.astype(np.int64, copy=False)]
+        data_bytes = 0
+        if self.kind == PIECES:
+            lengths = np.diff(b.ends, prepend=0).astype(np.uint32)
+            parts += [lengths, b.data]
+            data_bytes = b.data.shape[0]
+        head = np.array([n, data_bytes], np.uint64)
+        self._index.append((self._offset, n, int(b.keys[0]), int(b.keys[-1])))
+        for part in [head, *parts]:
+            self._f.write(np.ascontiguousarray(part).data)
+            self._offset += part.nbytes
+        self.entries += n
+
+    def close(self) -> str:
+        """Write the footer, fsync and rename: the run exists only once complete."""
+        index = np.array(self._index, np.uint64).reshape(-1, 4)
+        self._f.write(index.tobytes())
+        trailer = np.array([len(self._index), self.entries, self._offset], np.uint64)
+        self._f.write(trailer.tobytes() + MAGIC)
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._f.close()
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+
+
+def write_run(path: str | os.PathLike, kind: int, block: Block) -> str:
+    """Write one sorted block as a whole run; returns the path."""
+    writer = RunWriter(path, kind)
+    try:
+        writer.write(block)
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+class RunFile:
+    """A run on disk, read block by block (never mapped: pages read once stay out
+    of the resident memory)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        with open(self.path, "rb") as f:
+            head = f.read(16)
+            f.seek(-_TRAILER, os.SEEK_END)
+            trailer = f.read(_TRAILER)
+            if head[:8] != MAGIC or trailer[24:] != MAGIC:
+                raise ValueError(f"{self.path} is not a complete run file")
+            self.kind = int(np.frombuffer(head[8:], np.uint64)[0])
+            n_blocks, self.entries, footer = np.frombuffer(trailer[:24], np.uint64).tolist()
+            f.seek(footer)
+            self.index = np.frombuffer(f.read(32 * n_blocks), np.uint64).reshape(-1, 4)
+
+    def __len__(self) -> int:
+        return self.entries
+
+    @property
+    def size(self) -> int:
+        return os.path.getsize(self.path)
+
+    def sample_keys(self) -> np.ndarray:
+        """The first key of every block: a sample for choosing key ranges."""
+        return self.index[:, 2].copy()
+
+    def blocks(self, lo: int = 0, hi: int | None = None):
+        """The blocks of entries with lo <= key < hi (hi None: no upper bound)."""
+        index = self.index
+        with open(self.path, "rb") as f:
+            for b in range(index.shape[0]):
+                offset, n, first, last = (int(v) for v in index[b])
+                if last < lo or (hi is not None and first >= hi):
+                    continue
+                block = self._read(f, offset, n)
+                a = int(np.searchsorted(block.keys, np.uint64(lo))) if first < lo else 0
+                z = n if hi is None or last < hi else \
+                    int(np.searchsorted(block.keys, np.uint64(hi)))
+                if z > a:
+                    yield block.take(a, z) if (a, z) != (0, n) else block
+
+    def _read(self, f, offset: int, n: int) -> Block:
+        f.seek(offset)
+        head = np.frombuffer(f.read(16), np.uint64)
+        data_bytes = int(head[1])
+        raw = f.read(16 * n + (4 * n + data_bytes if self.kind == PIECES else 0))
+        keys = np.frombuffer(raw, np.uint64, n)
+        counts = np.frombuffer(raw, np.int64, n, 8 * n)
+        if self.kind == NGRAMS:
+            return Block(keys, counts)
+        lengths = np.frombuffer(raw, np.uint32, n, 16 * n)
+        data = np.frombuffer(raw, np.uint8, data_bytes, 20 * n)
+        return Block(keys, counts, np.cumsum(lengths, dtype=np.int64), data)
+
+
+class MemoryRun:
+    """A sorted block held in memory, read like a ``RunFile`` (the run that never spilled)."""
+
+    def __init__(self, block: Block, kind: int):
+        self.block = block
+        self.kind = kind
+        self.entries = len(block)
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.entries
+
+    def sample_keys(self) -> np.ndarray:
+        return self.block.keys[::BLOCK_ENTRIES].copy()
+
+    def blocks(self, lo: int = 0, hi: int | None = None):
+        keys = self.block.keys
+        a = int(np.searchsorted(keys, np.uint64(lo)))
+        z = len(keys) if hi is None else int(np.searchsorted(keys, np.uint64(hi)))
+        for s in range(a, z, BLOCK_ENTRIES):
+            yield self.block.take(s, min(s + BLOCK_ENTRIES, z))
