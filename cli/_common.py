@@ -9,6 +9,8 @@ from typing import BinaryIO, Iterator
 
 import click
 
+from bytepiece.blocks import LongLine, split_blocks
+
 #: Input is read in blocks of about this many bytes, cut at a newline.
 BLOCK_BYTES = 1 << 22
 
@@ -103,71 +105,6 @@ def read_blocks(paths: tuple[str, ...], block_bytes: int | None = None,
             reads = iter(lambda: _read(f, name, block_bytes), b"")
             for offset, block in split_blocks(reads, name, block_bytes, long_lines):
                 yield name, offset, block
-
-
-def split_blocks(reads: Iterator[bytes], name: str, block_bytes: int, long_lines: bool
-                 ) -> Iterator[tuple[int, bytes | LongLine]]:
-    """``(offset, block)``: the blocks of whole lines (or LongLines) of one input read
-    in ``reads`` (see ``read_blocks``)."""
-    offset = 0
-    carry = b""  # the start of a line: bytes after the last newline
-    pending: list[bytes] = []  # reads that go on with that line
-    pending_bytes = 0
-    for data in reads:
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            if long_lines and len(carry) + pending_bytes + len(data) >= block_bytes:
-                line = LongLine(reads, name, offset, b"".join([carry, *pending, data]))
-                pending, pending_bytes = [], 0
-                yield offset, line
-                if not line.done:
-                    raise RuntimeError("a LongLine must be read to its end")
-                offset += line.length
-                data, carry = line.rest, b""
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-            else:
-                pending.append(data)  # the line goes on: no copy until it ends
-                pending_bytes += len(data)
-                continue
-        if carry or pending:
-            last = len(data)
-            data = b"".join([carry, *pending, data])
-            cut += len(data) - last
-            pending, pending_bytes = [], 0
-        yield offset, data[:cut]
-        offset += cut
-        carry = data[cut:]
-    if carry or pending:
-        yield offset, b"".join([carry, *pending])
-
-
-class LongLine:
-    """A line longer than a block: ``pieces()`` reads and yields its bytes, newline
-    included, as they come; then ``length`` is its size and ``rest`` the bytes
-    read past its end."""
-
-    def __init__(self, reads: Iterator[bytes], name: str, offset: int, head: bytes) -> None:
-        self.name, self.offset = name, offset
-        self.length = 0
-        self.rest = b""
-        self.done = False
-        self._reads, self._head = reads, head
-
-    def pieces(self) -> Iterator[bytes]:
-        data, self._head = self._head, b""
-        while data:
-            newline = data.find(b"\n") + 1
-            if newline:
-                data, self.rest = data[:newline], data[newline:]
-            self.length += len(data)
-            yield data
-            if newline:
-                break
-            data = next(self._reads, b"")
-        self.done = True
 
 
 def long_line_ids(tokenizer, line: LongLine, errors: str, alpha: float = -1.0,

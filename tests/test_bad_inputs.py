@@ -205,7 +205,8 @@ def _cases(f):
         # train: corpora
         (["train", str(d / "nope.txt"), "-o", o, "--vocab-size", "300"], b"", 1, "nope.txt"),
         (["train", str(f["empty"]), "-o", o, "--vocab-size", "300"], b"", 1, "empty"),
-        (["train", str(d), "-o", o, "--vocab-size", "300"], b"", 1, "is not a file"),
+        (["train", str(d / "*.nothing"), "-o", o, "--vocab-size", "300"], b"", 1,
+         "no corpus file matches"),
         (["train", "-", "-o", o, "--vocab-size", "300"], b"x\n", 1, "not stdin"),
         (["train", INVALID, "-o", o, "--vocab-size", "300"], b"", 1, "invalid UTF-8 at byte 141"),
         (["train", str(f["invalid.gz"]), "-o", o, "--vocab-size", "300"], b"", 1,
@@ -224,8 +225,8 @@ def _cases(f):
          2, "--max-piece-length"),
         (["train", TINY_EN, "-o", o, "--vocab-size", "300", "--max-memory", "lots"], b"", 2,
          "--max-memory"),
-        (["train", TINY_EN, "-o", o, "--vocab-size", "300", "--max-memory", "1M"], b"", 1,
-         "memory limit"),
+        (["train", TINY_EN, "-o", o, "--vocab-size", "300", "--tmp-dir", TINY_EN], b"", 2,
+         "--tmp-dir"),
         (["train", TINY_EN, "-o", o], b"", 2, "--vocab-size"),
         (["train", "-o", o, "--vocab-size", "300"], b"", 2, "CORPUS"),
         # train: outputs

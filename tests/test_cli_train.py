@@ -99,16 +99,17 @@ def test_errors(tmp_path, args, message):
 
 
 def test_small_blocks_give_the_same_documents(tmp_path, monkeypatch):
-    import bytepiece_cli.train as train_cli
+    import bytepiece.corpus
+    from bytepiece.corpus import Corpus
 
     path = tmp_path / "c.txt"
     path.write_bytes("line one\r\n\n\nzwei 二\nlast without newline".encode())
-    want = list(train_cli.Corpus([str(path)]))
+    want = list(Corpus([str(path)]))
     assert want == ["line one\r\n", "\n", "\n", "zwei 二\n", "last without newline"]
-    monkeypatch.setattr(train_cli, "BLOCK_BYTES", 3)
-    assert list(train_cli.Corpus([str(path)])) == want
+    monkeypatch.setattr(bytepiece.corpus, "BLOCK_BYTES", 3)
+    assert list(Corpus([str(path)])) == want
     # a whole file comes in parts that end where training chunks end
-    assert list(train_cli.Corpus([str(path)], docs="file")) == \
+    assert list(Corpus([str(path)], docs="file")) == \
         ["line one\r\n\n\n", "zwei 二\n", "last without newline"]
 
 

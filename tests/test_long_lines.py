@@ -257,7 +257,7 @@ def test_cli_reports_a_bad_id_in_a_long_line():
 def test_training_on_long_lines_in_parts_gives_the_same_model(tmp_path, monkeypatch, options):
     """Lines of 30000 characters (over three training chunks), read in blocks of 64 bytes
     and passed on in parts cut at chunk ends: the model of the lines read whole."""
-    import bytepiece_cli.train
+    import bytepiece.corpus
 
     words = (CORPORA / "tiny" / "en.txt").read_text().replace("\n", " ")
     text = (words * 7)[:30000] + "\n" + "short line 123\n" + "e\u0301\u0323 中文 42" * 800 + "\n"
@@ -265,7 +265,7 @@ def test_training_on_long_lines_in_parts_gives_the_same_model(tmp_path, monkeypa
     corpus.write_text(text * 2 + "no newline at the end")
     models = []
     for block in (1 << 22, 64):
-        monkeypatch.setattr(bytepiece_cli.train, "BLOCK_BYTES", block)
+        monkeypatch.setattr(bytepiece.corpus, "BLOCK_BYTES", block)
         out = tmp_path / f"m{block}.json"
         status, _, err = _run(["train", corpus, "-o", out, "--vocab-size", "400", "-q",
                                *options], b"", small=False)

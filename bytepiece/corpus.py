@@ -1,0 +1,360 @@
+"""The documents of a training corpus, read as many times as training needs.
+
+Inputs are files, folders or glob patterns; text, JSON Lines or Parquet, plain or
+compressed (.gz, .zst). Nothing is held in memory beyond a block (or a batch of
+Parquet rows), so a corpus can be far larger than memory.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import zlib
+from typing import Iterable, Iterator
+
+from .blocks import LongLine, split_blocks
+from .errors import InputError
+
+#: Files are read in blocks of about this many bytes, cut at a newline.
+BLOCK_BYTES = 1 << 22
+
+#: Parquet rows are read this many at a time (documents may be large).
+PARQUET_ROWS = 1024
+
+COMPRESSED = (".gz", ".zst")
+
+_AGAIN = " on the second pass (training reads the corpus twice)"
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The files that ``paths`` name, in order: a file as given, a folder's files
+    (recursively, sorted by path, hidden files and folders skipped), a glob pattern's
+    matching files (``*``, ``**``, ``?``, ``[...]``; sorted). A missing path, a pattern
+    that matches no file or a folder without files is an InputError naming it."""
+    files: list[str] = []
+    for path in map(os.fspath, paths):
+        if os.path.isfile(path):
+            files.append(path)
+        elif os.path.isdir(path):
+            found = _folder_files(path)
+            if not found:
+                raise InputError(f"corpus folder {path} holds no files")
+            files += found
+        elif os.path.exists(path):
+            raise InputError(f"corpus {path} is not a file or a folder")
+        elif any(c in path for c in "*?["):
+            found = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise InputError(f"no corpus file matches {path}")
+            files += found
+        else:
+            raise InputError(f"corpus file {path} does not exist")
+    return files
+
+
+def _folder_files(folder: str) -> list[str]:
+    def fail(e: OSError):
+        raise InputError(f"cannot read folder {e.filename}: {e.strerror}")
+
+    found = []
+    for root, dirs, names in os.walk(folder, onerror=fail):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [path for path in (os.path.join(root, n) for n in names
+                                    if not n.startswith("."))
+                  if os.path.isfile(path)]
+    return sorted(found)
+
+
+class Corpus:
+    """The documents of some inputs (see ``expand_inputs``), re-iterable: training
+    reads them twice, and a summary may read them a third time.
+
+    ``docs='lines'``: every line is a document, its newline kept; ``'file'``:
+    every file is one. ``jsonl_field``: every line is a JSON object and the
+    document is that field. ``.gz`` and ``.zst`` files are decompressed as they
+    are read. ``.parquet`` files need ``text_column``: every row's value in it is
+    a document (nulls skipped). Bad bytes raise an InputError naming the file and
+    the byte offset (in the decompressed stream for compressed files).
+
+    A document longer than a block (a whole file, a very long line) comes in
+    parts cut where the trainer's chunks end (``_chunked``): training cuts every
+    document into chunks and learns from the chunks only, so the parts train
+    exactly as the document would.
+
+    Progress: ``size_bytes`` is the size on disk of all inputs, ``bytes_read``
+    what the current pass has consumed of it (compressed bytes for compressed
+    files, a Parquet file's bytes in proportion to its row groups read).
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike], docs: str = "lines",
+                 jsonl_field: str | None = None, errors: str = "strict",
+                 isolate_digits: bool = False, text_column: str | None = None):
+        if docs not in ("lines", "file"):
+            raise InputError(f"docs must be 'lines' or 'file', not {docs!r}")
+        self.paths = expand_inputs(paths)
+        self.docs = docs
+        self.jsonl_field = jsonl_field
+        self.errors = errors
+        self.isolate_digits = isolate_digits
+        self.text_column = text_column
+        self.size_bytes = sum(size for _, size, _ in self.fingerprint())
+        self.bytes_read = 0
+        self.passes = 0
+        #: per file, (size, modification time) when first opened and bytes read then
+        self._first_seen: dict[str, tuple[int, int]] = {}
+        self._first_bytes: dict[str, int] = {}
+        for path in self.paths:
+            if _is_parquet(path):
+                self._check_parquet(path)
+
+    def fingerprint(self) -> list[tuple[str, int, int]]:
+        """``(path, size, mtime_ns)`` of every input as it is now (for a resume manifest)."""
+        out = []
+        for path in self.paths:
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                raise InputError(f"cannot read {path}: {e.strerror}") from None
+            out.append((path, st.st_size, st.st_mtime_ns))
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        self.bytes_read = 0
+        self.passes += 1
+        for path in self.paths:
+            if _is_parquet(path):
+                yield from self._rows(path)
+            elif self.docs == "file" and self.jsonl_field is None:
+                yield from self._chunked(self._reads(path), path, 0)
+            else:
+                long_lines = self.jsonl_field is None
+                for offset, block in split_blocks(self._reads(path), path, BLOCK_BYTES,
+                                                  long_lines):
+                    if isinstance(block, LongLine):
+                        yield from self._chunked(block.pieces(), path, offset)
+                        continue
+                    text = self._decode(block, path, offset)
+                    if self.jsonl_field is not None:
+                        yield from self._fields(text, path, offset)
+                    else:
+                        yield from _split_lines(text)
+
+    def _chunked(self, pieces, path: str, offset: int):
+        """One document given in byte pieces, as texts that end where training chunks
+        end: decoded and normalized where the result cannot depend on what follows
+        (``bytepiece.streaming``), then cut after the last complete chunk (a chunk
+        is decided by at most ~10100 characters after its start)."""
+        from .chunking import TRAIN_CHUNK, TRAIN_CHUNK_DIGITS
+        from .streaming import iter_nfc, iter_utf8
+
+        regex = TRAIN_CHUNK_DIGITS if self.isolate_digits else TRAIN_CHUNK
+        carry = ""
+        texts = iter_utf8(pieces, lambda data, at: self._decode(data, path, offset + at))
+        for text in iter_nfc(texts):
+            chunks = regex.findall(carry + text)  # they tile the text
+            carry = chunks.pop() if chunks else ""
+            if chunks:
+                yield "".join(chunks)
+        if carry:
+            yield carry
+
+    def _check_unchanged(self, path: str, n_bytes: int, stat=None) -> None:
+        """Training reads the corpus twice: a file that changed in between is an error
+        (the counts of the two passes would not describe the same text). Checked
+        when a file is opened (size, modification time) and read (bytes); the third
+        pass, the summary's, comes after the model is written."""
+        if self.passes > 2:
+            return
+        if stat is not None:
+            now = (stat.st_size, stat.st_mtime_ns)
+            first = self._first_seen.setdefault(path, now)
+        else:
+            now = (n_bytes, 0)
+            first = (self._first_bytes.setdefault(path, n_bytes), 0)
+        if first != now:
+            sizes = f"{first[0]} bytes, now {now[0]}" if first[0] != now[0] else \
+                "modified"
+            raise InputError(
+                f"{path} changed while training ({sizes}): training reads the corpus "
+                f"twice, leave it alone until the model is written")
+
+    def _open(self, path: str):
+        """``path`` opened for reading, and its stat (checked against the first pass's)."""
+        try:
+            raw = open(path, "rb")
+        except OSError as e:
+            again = _AGAIN if self.passes > 1 else ""
+            raise InputError(f"cannot read {path}{again}: {e.strerror}") from None
+        stat = os.fstat(raw.fileno())
+        try:
+            self._check_unchanged(path, 0, stat)
+        except InputError:
+            raw.close()
+            raise
+        return raw, stat
+
+    def _reads(self, path: str) -> Iterator[bytes]:
+        """The bytes of ``path`` in reads of about BLOCK_BYTES (decompressed for .gz
+        and .zst), advancing ``bytes_read`` by the bytes consumed on disk."""
+        raw, stat = self._open(path)
+        with raw:
+            f, read_errors = _decompressing(raw, path)
+            base = self.bytes_read
+            n = 0
+            with f:
+                while True:
+                    try:
+                        data = f.read(BLOCK_BYTES)
+                    except read_errors as e:  # BadGzipFile is an OSError
+                        raise InputError(f"cannot read {path}: {_message(e)}") from None
+                    if not data:
+                        break
+                    n += len(data)
+                    self.bytes_read = base + min(raw.tell(), stat.st_size)
+                    yield data
+            self._check_unchanged(path, n)
+            self.bytes_read = base + stat.st_size
+
+    def _decode(self, data: bytes, path: str, offset: int) -> str:
+        try:
+            return data.decode("utf-8", errors=self.errors)
+        except UnicodeDecodeError as e:
+            where = " (decompressed)" if path.lower().endswith(COMPRESSED) else ""
+            raise InputError(
+                f"{path}: invalid UTF-8 at byte {offset + e.start}{where} "
+                f"(use --errors replace or --errors ignore to go on)") from None
+
+    def _fields(self, text: str, path: str, offset: int):
+        for number, line in enumerate(text.split("\n")):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)[self.jsonl_field]
+            except (ValueError, KeyError, TypeError, IndexError):
+                raise InputError(
+                    f"{path}: line {number + 1} of the block at byte {offset} is not a JSON "
+                    f"object with a string field {self.jsonl_field!r}") from None
+            if not isinstance(value, str):
+                raise InputError(
+                    f"{path}: field {self.jsonl_field!r} is not a string "
+                    f"(line {number + 1} of the block at byte {offset})")
+            yield value
+
+    # -- Parquet ---------------------------------------------------------------------
+
+    def _check_parquet(self, path: str) -> None:
+        """Fail before training starts if ``path`` cannot give texts: no pyarrow, no
+        ``text_column`` or no such column of text."""
+        pa, pq = _pyarrow(path)
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowException) as e:
+            raise InputError(f"cannot read {path}: {_message(e)}") from None
+        columns = ", ".join(schema.names) or "none"
+        if self.text_column is None:
+            raise InputError(f"{path} is a Parquet file: name the column of its texts with "
+                             f"--text-column (columns: {columns})")
+        if self.text_column not in schema.names:
+            raise InputError(f"{path} has no column {self.text_column!r} "
+                             f"(columns: {columns})")
+        kind = schema.field(self.text_column).type
+        if not _is_text(pa, kind):
+            raise InputError(f"{path}: column {self.text_column!r} holds {kind}, not text")
+
+    def _rows(self, path: str) -> Iterator[str]:
+        """The texts of ``path``'s column ``text_column``, row group by row group."""
+        pa, pq = _pyarrow(path)
+        raw, stat = self._open(path)
+        with raw:
+            base = self.bytes_read
+            try:
+                parquet = pq.ParquetFile(raw)
+                groups = parquet.num_row_groups
+            except (OSError, pa.ArrowException) as e:
+                raise InputError(f"cannot read {path}: {_message(e)}") from None
+            row = 0
+            for group in range(groups):
+                batches = parquet.iter_batches(batch_size=PARQUET_ROWS, row_groups=[group],
+                                               columns=[self.text_column])
+                while True:
+                    try:
+                        batch = next(batches, None)
+                    except (OSError, pa.ArrowException) as e:
+                        raise InputError(f"cannot read {path}: {_message(e)}") from None
+                    if batch is None:
+                        break
+                    for value in batch.column(0).to_pylist():
+                        row += 1
+                        if isinstance(value, bytes):
+                            value = self._decode_row(value, path, row)
+                        if value is not None:
+                            yield value
+                self.bytes_read = base + stat.st_size * (group + 1) // groups
+            self.bytes_read = base + stat.st_size
+
+    def _decode_row(self, data: bytes, path: str, row: int) -> str:
+        try:
+            return data.decode("utf-8", errors=self.errors)
+        except UnicodeDecodeError as e:
+            raise InputError(
+                f"{path}: invalid UTF-8 at byte {e.start} of row {row} "
+                f"(use --errors replace or --errors ignore to go on)") from None
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines with their newline ('\\r' is not a line break)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _is_parquet(path: str) -> bool:
+    return path.lower().endswith(".parquet")
+
+
+def _decompressing(raw, path: str):
+    """A reader of ``raw``'s decompressed bytes (``raw`` itself for plain files), and
+    the exceptions its reads raise on bad data."""
+    name = path.lower()
+    if name.endswith(".gz"):
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw, mode="rb"), (OSError, EOFError, zlib.error)
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise InputError(f"reading {path} needs zstandard: pip install zstandard") \
+                from None
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True,
+                                                            closefd=False)
+        return reader, (OSError, zstandard.ZstdError)
+    return raw, (OSError,)
+
+
+def _pyarrow(path: str):
+    """pyarrow and pyarrow.parquet, or an InputError saying how to install them."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise InputError(f"reading {path} needs pyarrow: "
+                         f"pip install 'bytepiece-numba[parquet]'") from None
+    return pyarrow, pyarrow.parquet
+
+
+def _is_text(pa, kind) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    checks = ("is_string", "is_large_string", "is_string_view", "is_binary",
+              "is_large_binary", "is_binary_view")
+    return any(getattr(pa.types, name, lambda _: False)(kind) for name in checks)
+
+
+def _message(e: BaseException) -> str:
+    """An exception's message on one line."""
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return " ".join(text.split())
