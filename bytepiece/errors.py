@@ -14,4 +14,7 @@ class InputError(BytePieceError, ValueError):
 
 
 class MemoryLimitError(BytePieceError, MemoryError):
-    """A run stopped because it would have gone over its memory budget (``max_memory``)."""
+    """A run stopped because it would have gone over its memory budget.
+
+    Training no longer raises it (its tables spill to disk instead); kept so that
+    code catching it still imports."""

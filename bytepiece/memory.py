@@ -1,10 +1,7 @@
-"""Memory use of this process, and a budget that training checks as it goes.
+"""Memory sizes as people write them, and this process's resident memory.
 
-The operating system's answer to running out of memory is the OOM killer: no
-message, no cleanup. A ``MemoryBudget`` stops the run first, with a
-``MemoryLimitError`` that says where and why: it compares the resident memory
-(``/proc/self/statm``) plus what the next step is about to allocate (the
-trainer knows when its hash tables will double) with the limit.
+Training compares the resident memory with its budget to decide how large its
+counting tables may grow before they spill (``bytepiece.training.spill``).
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import re
 import resource
 import sys
 
-from .errors import InputError, MemoryLimitError
+from .errors import InputError
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
@@ -56,31 +53,3 @@ def peak_resident_bytes() -> int:
     """The largest resident memory this process has had, in bytes."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
-
-
-class MemoryBudget:
-    """A limit in bytes (None: none) that ``check`` enforces.
-
-    ``check(step, coming)`` raises MemoryLimitError if the resident memory plus
-    ``coming`` bytes about to be allocated would go over the limit; ``step``
-    says what the run was doing, for the message.
-    """
-
-    def __init__(self, limit: int | None, name: str = "max_memory") -> None:
-        if limit is not None and limit <= 0:
-            raise InputError(f"{name} must be a positive number of bytes, got {limit}")
-        self.limit = limit
-        self.name = name
-
-    def check(self, step: str, coming: int = 0) -> None:
-        if self.limit is None:
-            return
-        now = resident_bytes()
-        if now + coming <= self.limit:
-            return
-        needs = f"{format_size(now)} in use" + \
-            (f" and {format_size(coming)} more about to be allocated" if coming else "")
-        raise MemoryLimitError(
-            f"stopped before going over the memory limit of {format_size(self.limit)}: "
-            f"{step} needs more ({needs}); allow more, or train on less text or with a "
-            f"lower order")

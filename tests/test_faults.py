@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from bytepiece import MemoryLimitError, Tokenizer, Trainer
+from bytepiece import Tokenizer, Trainer
 from bytepiece.model import Model
 from conftest import CORPORA, invoke_cli, make_model
 
@@ -172,7 +172,7 @@ def test_corpus_changed_between_passes(tmp_path, monkeypatch, change, message):
     assert corpus.stat().st_size == 4539
     model = tmp_path / "m.json"
     model.write_text("the previous model")
-    prune = bytepiece.trainer.Trainer.prune_ngrams
+    build_lm = bytepiece.trainer.Trainer.build_lm
 
     def between_passes(self, *args):
         if change == "truncate":
@@ -184,9 +184,9 @@ def test_corpus_changed_between_passes(tmp_path, monkeypatch, change, message):
             os.utime(corpus, ns=(0, 0))
         else:
             corpus.unlink()
-        return prune(self, *args)
+        return build_lm(self, *args)
 
-    monkeypatch.setattr(bytepiece.trainer.Trainer, "prune_ngrams", between_passes)
+    monkeypatch.setattr(bytepiece.trainer.Trainer, "build_lm", between_passes)
     status, _, err = run(["train", corpus, "-o", model, "--vocab-size", "300"])
     assert status == 1 and one_line_error(err), err
     assert f"bytepiece: error: {corpus} " in err or f"cannot read {corpus}" in err
@@ -197,23 +197,20 @@ def test_corpus_changed_between_passes(tmp_path, monkeypatch, change, message):
 # -- memory ------------------------------------------------------------------------
 
 def test_max_memory_option(tmp_path):
+    """--max-memory bounds the tables, which spill to --tmp-dir, and the model is the one
+    an unbounded run gives; bad sizes are usage errors."""
     model = tmp_path / "m.json"
-    model.write_text("the previous model")
     status, _, err = run(["train", *TINY, "-o", model, "--vocab-size", "300",
-                          "--max-memory", "1M"])
-    assert status == 1 and one_line_error(err), err
-    assert "stopped before going over the memory limit of 1.0 MB: starting needs more" in err
-    assert model.read_text() == "the previous model"
-    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+                          "--max-memory", "1M", "--tmp-dir", tmp_path / "spill"])
+    assert status == 0, err
+    assert "memory budget 1.0 MB" in err and "spilled" in err, err
+    assert os.listdir(tmp_path / "spill") == []
     for bad in ["lots", "-1G", "0", "2X"]:
         status, _, err = run(["train", *TINY, "-o", model, "--vocab-size", "300",
                               "--max-memory", bad])
         assert status == 2 and "--max-memory" in err and one_line_error(err), err
-    status, _, err = run(["train", *TINY, "-o", model, "--vocab-size", "300", "-q",
-                          "--max-memory", "64G"])
-    assert status == 0, err
     trainer = Trainer(max_vocab_size=300)
-    trainer.train(_lines(TINY))
+    trainer.train(_lines(TINY), max_memory=1 << 40)
     trainer.save(tmp_path / "lib.json")
     assert model.read_bytes() == (tmp_path / "lib.json").read_bytes()
 
@@ -224,60 +221,6 @@ def _lines(paths) -> list[str]:
 
     return [line for p in paths
             for line in re.findall(r"[^\n]*\n|[^\n]+", open(p, encoding="utf-8").read())]
-
-
-def test_a_table_about_to_double_past_the_limit_stops_the_run(monkeypatch):
-    """Resident memory held at 100 MB: a budget of 101 MB lets the n-gram table
-    (1 MB) be, not double to 2 MB for a batch that could fill it."""
-    import bytepiece.memory
-
-    monkeypatch.setattr(bytepiece.memory, "resident_bytes", lambda: 100 << 20)
-    texts = (CORPORA / "en.txt").read_text()[:200_000].splitlines(keepends=True)
-    with pytest.raises(MemoryLimitError) as info:
-        Trainer(order=4, max_vocab_size=300).train(texts, max_memory=101 << 20)
-    assert str(info.value).startswith(
-        "stopped before going over the memory limit of 101 MB: counting n-grams (after "
-        "0 kB of text) needs more (100 MB in use and 2.0 MB more about to be allocated)")
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_every_memory_check_stops_the_run_cleanly(monkeypatch, workers):
-    """Memory 'runs out' at the 1st, 2nd, ... check in turn: each time the run stops with
-    MemoryLimitError naming its step, threads and all, and the checks cover each phase."""
-    import bytepiece.memory
-    import bytepiece.trainer
-
-    monkeypatch.setattr(bytepiece.trainer, "BATCH_CHARS", 2000)  # several batches a pass
-    texts = _lines(TINY) * 2
-    calls = []
-
-    def resident(limit_at):
-        def fake():
-            calls.append(1)
-            return (1 << 40) if len(calls) >= limit_at else 0
-        return fake
-
-    steps = set()
-    for limit_at in range(1, 200):
-        calls.clear()
-        monkeypatch.setattr(bytepiece.memory, "resident_bytes", resident(limit_at))
-        trainer = Trainer(order=4, max_vocab_size=300)
-        try:
-            trainer.train(texts, workers=workers, max_memory=1 << 30)
-        except MemoryLimitError as e:
-            assert "\n" not in str(e)
-            steps.add(str(e).split(": ")[1].split(" (")[0].split(" needs")[0])
-            continue
-        break  # every check passed: the run finished
-    else:
-        pytest.fail("more checks than expected")
-    assert trainer.pieces  # the run with no limit reached finished
-    assert threading.active_count() < 10  # worker threads did not pile up
-    expected = {"starting", "counting n-grams", "pruning n-grams", "counting pieces",
-                "pruning pieces"}
-    if workers > 1:
-        expected.add("merging the piece counts of the workers")
-    assert steps == expected
 
 
 # -- threads ---------------------------------------------------------------------
