@@ -14,8 +14,7 @@ A look-up touches a slot, an entry and the bytes: three cache lines.
 import numpy as np
 
 from ._jit import kernel
-from .ngrams import _kv_index as _kv_slot
-from .ngrams import _shift
+from .ngrams import lm_slot
 
 _LEN_SHIFT = np.uint64(56)
 _FIB = np.uint64(0x9E3779B97F4A7C15)
@@ -24,7 +23,7 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @kernel
-def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, shift, order, ensure_unicode,
+def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, order, ensure_unicode,
                 routes, states, nodes):
     """Fill states[0:c1-c0] with the best path of the n-gram LM over buf[c0:c1].
 
@@ -32,8 +31,8 @@ def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, shift, order, ensure_
     first_byte * 256 + second_byte, -inf when pruned) hold orders 1 and 2;
     longer n-grams are in ``kv``, uint64 pairs (packed key, bits of the
     float64 log-probability; key 0 marks an empty slot) and ``kv_logp``, the
-    same memory viewed as float64, so that a look-up touches one cache line.
-    ``shift`` is 64 - log2(number of slots).
+    same memory viewed as float64, so that a look-up touches one cache line
+    (``ngrams.lm_slot``).
 
     State j at byte i means the piece so far has j bytes before byte i; its node
     score is the conditional log-probability of the (j+1)-gram ending at byte i
@@ -63,7 +62,7 @@ def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, shift, order, ensure_
                 for j in range(2, min(order, i + 1)):
                     body = (body << np.uint64(8)) | np.uint64(buf[c0 + i - j])
                     key = (np.uint64(j + 1) << _LEN_SHIFT) | body
-                    s = _kv_slot(kv, key, shift)
+                    s = lm_slot(kv, key)
                     if kv[s] == 0:
                         break
                     nodes[r + j] = kv_logp[s + 1]
@@ -233,14 +232,14 @@ def _add_chunk_pieces(states, m, buf, c0, slots, entries, arena, n, used):
 
 
 @kernel
-def _count_group(buf, chunk_ends, c_first, c_end, unigram, bigram, kv, kv_logp, shift, order,
+def _count_group(buf, chunk_ends, c_first, c_end, unigram, bigram, kv, kv_logp, order,
                  ensure_unicode, routes, states, nodes, slots, entries, arena, n, used):
     """Segment and count the pieces of chunks c_first..c_end-1 (the table has room)."""
     for c in range(c_first, c_end):
         c0 = chunk_ends[c - 1] if c else 0
         c1 = chunk_ends[c]
         if c1 > c0:
-            best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, shift, order, ensure_unicode,
+            best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, order, ensure_unicode,
                         routes, states, nodes)
             n, used = _add_chunk_pieces(states, c1 - c0, buf, c0, slots, entries, arena, n, used)
     return n, used
@@ -255,7 +254,6 @@ def count_pieces(buf, chunk_ends, unigram, bigram, kv, kv_logp, order, ensure_un
     ends; the LM as ``best_states`` takes it. Adds into the piece table
     (slots, entries, arena, n, used) and returns it (it may grow).
     """
-    shift = _shift(kv)
     cap = 1
     for c in range(chunk_ends.shape[0]):
         cap = max(cap, chunk_ends[c] - (chunk_ends[c - 1] if c else 0))
@@ -272,9 +270,9 @@ def count_pieces(buf, chunk_ends, unigram, bigram, kv, kv_logp, order, ensure_un
             e += 1
         room = chunk_ends[e - 1] - g0
         slots, entries, arena = reserve_pieces(slots, entries, arena, n, used, room, room)
-        n, used = _count_group(buf, chunk_ends, c, e, unigram, bigram, kv, kv_logp, shift,
-                               order, ensure_unicode, routes, states, nodes,
-                               slots, entries, arena, n, used)
+        n, used = _count_group(buf, chunk_ends, c, e, unigram, bigram, kv, kv_logp, order,
+                               ensure_unicode, routes, states, nodes, slots, entries, arena,
+                               n, used)
         c = e
     return slots, entries, arena, n, used
 
@@ -282,7 +280,6 @@ def count_pieces(buf, chunk_ends, unigram, bigram, kv, kv_logp, order, ensure_un
 @kernel
 def segment_states(buf, chunk_ends, unigram, bigram, kv, kv_logp, order, ensure_unicode):
     """int8[len(buf)]: the best-path state of every byte (for tests and inspection)."""
-    shift = _shift(kv)
     states = np.zeros(buf.shape[0], np.int8)
     routes = np.empty(max(buf.shape[0], 1) * order, np.int8)
     nodes = np.empty(max(buf.shape[0], 1) * order, np.float64)
@@ -290,7 +287,7 @@ def segment_states(buf, chunk_ends, unigram, bigram, kv, kv_logp, order, ensure_
     for c in range(chunk_ends.shape[0]):
         c1 = chunk_ends[c]
         if c1 > c0:
-            best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, shift, order, ensure_unicode,
+            best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, order, ensure_unicode,
                         routes, states[c0:c1], nodes)
         c0 = c1
     return states

@@ -219,6 +219,27 @@ def entries(table, size):
     return keys, counts
 
 
+#: The language model's table is at most this full: 27 bytes a kept n-gram at most,
+#: and a look-up of an absent n-gram (one per byte) probes ~3.6 slots on average.
+LM_LOAD = 0.6
+
+
+@kernel
+def lm_slot(kv, key):
+    """The index in the LM table ``kv`` (uint64 pairs, any number of slots) of the pair
+    holding ``key``, or of the empty pair for it: the slot is the top bits of the
+    Fibonacci hash scaled to the slot count, then linear probing."""
+    cap = np.uint64(kv.shape[0] >> 1)
+    i = (((key * _FIB) >> np.uint64(32)) * cap) >> np.uint64(32)
+    while True:
+        k = kv[2 * i]
+        if k == key or k == 0:
+            return np.int64(2 * i)
+        i += np.uint64(1)
+        if i == cap:
+            i = np.uint64(0)
+
+
 @kernel
 def _pair_index(key):
     """first_byte * 256 + second_byte of a packed key: its index in the dense bigram table."""
@@ -236,21 +257,16 @@ def build_lm(gram_keys, log_counts, log_total, order):
     bytes), the subtraction BytePiece does. Returns ``(unigram float64[256],
     bigram float64[65536], kv uint64[2 * cap])``: orders 1 and 2 dense (index
     first_byte * 256 + second_byte; -inf when absent), longer n-grams in pairs
-    (key, bits of the float64 value); see ``lm.best_states``.
+    (key, bits of the float64 value) found by ``lm_slot``; see ``lm.best_states``.
     """
     m = 0
     for i in range(gram_keys.shape[0]):
         if np.int64(gram_keys[i] >> _LEN_SHIFT) >= 3:
             m += 1
-    cap = 1024
-    while cap < 2 * m:
-        cap *= 2
+    # at most LM_LOAD full: a slot count of any size (``lm_slot``), not a power of two
+    cap = max(1024, np.int64(m / LM_LOAD) + 1)
     kv = np.zeros(2 * cap, np.uint64)
     kv_value = kv.view(np.float64)
-    bits = 0
-    while (1 << bits) < cap:
-        bits += 1
-    shift = np.uint64(64 - bits)
     unigram = np.full(256, -np.inf)
     bigram = np.full(65536, -np.inf)
     # first the log counts ...
@@ -262,7 +278,7 @@ def build_lm(gram_keys, log_counts, log_total, order):
         elif length == 2:
             bigram[_pair_index(key)] = log_counts[i]
         else:
-            s = _kv_index(kv, key, shift)
+            s = lm_slot(kv, key)
             kv[s] = key
             kv_value[s + 1] = log_counts[i]
     # ... then, longest first, minus the log count of the prefix (still a log count)
@@ -275,7 +291,7 @@ def build_lm(gram_keys, log_counts, log_total, order):
             if length == 3:
                 prefix = bigram[_pair_index(key)]
             else:
-                p = _kv_index(kv, (np.uint64(length - 1) << _LEN_SHIFT) | (key & low), shift)
+                p = lm_slot(kv, (np.uint64(length - 1) << _LEN_SHIFT) | (key & low))
                 prefix = kv_value[p + 1]
             kv_value[s + 1] = kv_value[s + 1] - prefix
     for i in range(65536):

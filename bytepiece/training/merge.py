@@ -18,11 +18,15 @@ import numpy as np
 from .runs import NGRAMS, Block, RunFile, RunWriter, concat, empty_block
 
 
-def sort_and_sum(block: Block, kind: int) -> Block:
-    """``block``'s entries sorted by key (pieces: by key, then bytes), equal ones summed."""
+def sort_and_sum(block: Block, kind: int, runs: bool = False) -> Block:
+    """``block``'s entries sorted by key (pieces: by key, then bytes), equal ones summed.
+
+    ``runs``: the block is sorted runs one after the other (a merge), which a stable
+    sort (timsort) merges in O(n log k); otherwise a quicksort is faster.
+    """
     if len(block) == 0:
         return block
-    order = np.argsort(block.keys, kind="stable")  # merges sorted runs in O(n log k)
+    order = np.argsort(block.keys, kind="stable" if runs else "quicksort")
     if kind == NGRAMS:
         keys = block.keys[order]
         counts = block.counts[order]
@@ -59,7 +63,7 @@ def merge(runs: Sequence, kind: int, lo: int = 0, hi: int | None = None) -> Iter
                 else:
                     buffers[r] = concat([b, more], kind)
         if parts:
-            yield sort_and_sum(concat(parts, kind), kind)
+            yield parts[0] if len(parts) == 1 else sort_and_sum(concat(parts, kind), kind, True)
 
 
 def merge_into(runs: Sequence, kind: int, path: str | os.PathLike) -> RunFile:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .batches import Progress, batches
 from .merge import key_ranges, merge, reduce_fan_in
-from .ngram_counts import table_growth
+from .ngram_counts import _wait, table_growth
 from .runs import PIECES, Block, RunFile, RunWriter, concat
 from .spill import Spill
 
@@ -44,21 +44,17 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
         finally:
             free.put(state)
 
-    def wait(futures, keep):
-        while len(futures) > keep:
-            futures.pop(0).result()
-
     texts_done, total = spill.texts, spill.bytes
     running: list = []
     pool = ThreadPoolExecutor(workers)
     try:
         for buf, ends, seen in batches(texts, isolate_digits, batch_chars, spill.texts,
                                        progress):
-            wait(running, 2 * workers)
+            _wait(running, 2 * workers)
             # a batch goes to one table, but any: allow for each growing by a batch
             growth = sum(_piece_table_growth(s, len(buf)) for s in states)
             if spill.over(sum(_piece_table_bytes(s) for s in states), growth):
-                wait(running, 0)
+                _wait(running, 0)
                 spill.write(_pieces(states), texts_done, total)
                 for state in states:
                     state[0][:] = 0
@@ -66,7 +62,7 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
             running.append(pool.submit(work, buf, ends))
             texts_done = seen
             total += len(buf)
-        wait(running, 0)
+        _wait(running, 0)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return spill.finish(_pieces(states), texts_done, total), total
