@@ -116,6 +116,9 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     if not os.path.isdir(folder):
         raise click.ClickException(f"cannot write {output}: no folder {folder}")
 
+    from ._common import steady_memory
+
+    steady_memory()  # freed tables go back to the system: the budget is kept in RSS
     sizes = vocab_size if len(vocab_size) > 1 else vocab_size[0]
     trainer = Trainer(order=order, max_vocab_size=sizes, max_piece_length=max_piece_length,
                       min_count=min_count, isolate_digits=isolate_digits,

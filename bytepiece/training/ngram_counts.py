@@ -63,10 +63,7 @@ def count_ngrams(texts, order: int, isolate_digits: bool, workers: int, spill: S
             growth = sum(table_growth(len(t), 4 * (n + len(buf))) for t, n in tables)
             if spill.over(sum(t.nbytes for t, _ in tables), growth):
                 _wait(running, 0)
-                spill.write(_slices(tables), texts_done, total)
-                for table in tables:
-                    table[0][:] = 0
-                    table[1] = 0
+                spill.write(_slices(tables, free=True), texts_done, total)
             running.append(pool.submit(work, buf, ends))
             texts_done = seen
             total += len(buf)
@@ -82,13 +79,29 @@ def _wait(futures: list, keep: int) -> None:
         futures.pop(0).result()
 
 
-def _slices(tables) -> Block:
-    """The slices of the tables as one block, keys big-endian (a key may repeat)."""
-    from .._kernels.ngrams import entries
+def _slices(tables, free: bool = False) -> Block:
+    """The slices of the tables as one block, keys big-endian (a key may repeat).
 
-    parts = [entries(t, n) for t, n in tables]
-    keys = np.concatenate([k for k, _ in parts]).byteswap()
-    return Block(keys, np.concatenate([c for _, c in parts]))
+    ``free``: each table is replaced by an empty one of its size once read, so
+    that the sort of a spill has the tables' memory (empty tables take none until
+    written: numpy's zeros are pages the system has not yet given).
+    """
+    n = sum(size for _, size in tables)
+    keys = np.empty(n, np.uint64)
+    counts = np.empty(n, np.int64)
+    at = 0
+    for entry in tables:
+        table, size = entry
+        used = table[0::2] != 0
+        np.compress(used, table[0::2], out=keys[at:at + size])
+        np.compress(used, table[1::2].view(np.int64), out=counts[at:at + size])
+        at += size
+        if free:
+            del table
+            entry[0] = np.zeros(len(entry[0]), np.uint64)
+            entry[1] = 0
+    keys.byteswap(inplace=True)
+    return Block(keys, counts)
 
 
 def merge_ngrams(runs: list, order: int, min_count: int, workers: int, fan_in: int,

@@ -55,10 +55,7 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
             growth = sum(_piece_table_growth(s, len(buf)) for s in states)
             if spill.over(sum(_piece_table_bytes(s) for s in states), growth):
                 _wait(running, 0)
-                spill.write(_pieces(states), texts_done, total)
-                for state in states:
-                    state[0][:] = 0
-                    state[3] = state[4] = 0
+                spill.write(_pieces(states, free=True), texts_done, total)
             running.append(pool.submit(work, buf, ends))
             texts_done = seen
             total += len(buf)
@@ -68,14 +65,23 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
     return spill.finish(_pieces(states), texts_done, total), total
 
 
-def _pieces(states) -> Block:
-    """The pieces of the workers' tables as one block (unsorted, repeats allowed)."""
+def _pieces(states, free: bool = False) -> Block:
+    """The pieces of the workers' tables as one block (unsorted, repeats allowed).
+
+    ``free``: each table is replaced by an empty one of its size once read, so
+    that the sort of a spill has the tables' memory.
+    """
     from .._kernels.runs import piece_keys, table_pieces
 
     blocks = []
-    for slots, entries, arena, n, used in states:
+    for state in states:
+        slots, entries, arena, n, used = state
         counts, ends, data = table_pieces(entries, arena, n)
         blocks.append(Block(piece_keys(data, ends), counts, ends, data))
+        if free:
+            del slots, entries, arena
+            state[:] = [np.zeros(len(state[0]), np.uint64), np.empty(len(state[1]), np.int64),
+                        np.empty(len(state[2]), np.uint8), 0, 0]
     return concat(blocks, PIECES)
 
 
