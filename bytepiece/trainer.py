@@ -39,7 +39,7 @@ from .training.batches import Progress
 from .training.ngram_counts import count_ngrams, merge_ngrams
 from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
 from .training.prune import prune_pieces
-from .training.runs import NGRAMS, PIECES, Block, MemoryRun, RunFile
+from .training.runs import NGRAMS, PIECES, Block, MemoryRun
 from .training.spill import Spill, default_budget
 from .training.workdir import WorkDirs
 
@@ -138,7 +138,7 @@ class Trainer:
         del runs
         self.timings["merge ngrams"] = time.perf_counter() - t
         t = time.perf_counter()
-        lm = self.build_lm(keys, counts, total)
+        lm = self.build_lm(keys, counts, total)  # counts are used up
         del keys, counts
         self.timings["build lm"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -198,8 +198,9 @@ class Trainer:
         return self.build_lm(keys, counts, total)
 
     def build_lm(self, keys, counts, total):
-        """Phase 3: the n-gram language model of the kept n-grams, as the arrays
-        ``(unigram, bigram, kv, kv_logp)`` that ``_kernels.lm.best_states`` takes.
+        """Phase 3: the n-gram language model of the kept n-grams (``merge_ngrams``:
+        the 256 single bytes first), as the arrays ``(unigram, bigram, kv, kv_logp)``
+        that ``_kernels.lm.best_states`` takes. ``counts`` is used up.
 
         As the reference: every single byte is completed with count 1 (the
         order-0 total growing by one each), and an n-gram's value is log(count) -
@@ -207,15 +208,14 @@ class Trainer:
         """
         from ._kernels import ngrams
 
-        single = (keys >> np.uint64(_LEN_SHIFT)) == 1
-        present = np.zeros(256, bool)
-        present[(keys[single] & np.uint64(255)).astype(np.int64)] = True
-        missing = np.flatnonzero(~present).astype(np.uint64)
-        keys = np.concatenate([keys, missing | np.uint64(1 << _LEN_SHIFT)])
-        counts = np.concatenate([counts, np.ones(len(missing), np.int64)])
-        total = int(total) + len(missing)
-        # np.log of the integer counts, as the reference takes them
-        log_counts = np.log(counts.astype(np.float64))
+        missing = counts[:256] == 0
+        counts[:256][missing] = 1
+        total = int(total) + int(missing.sum())
+        # np.log of the integer counts, as the reference takes them, written over the
+        # counts a slice at a time (no second array of them)
+        log_counts = counts.view(np.float64)
+        for i in range(0, len(counts), 1 << 20):
+            log_counts[i:i + (1 << 20)] = np.log(counts[i:i + (1 << 20)].astype(np.float64))
         log_total = float(np.log(np.float64(total)))
         unigram, bigram, kv = ngrams.build_lm(keys, log_counts, log_total, self.order)
         return unigram, bigram, kv, kv.view(np.float64)

@@ -76,7 +76,7 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
 @click.option("--max-memory", metavar="SIZE", default=None, callback=_memory_size,
               help="Memory budget (like 500M or 2G; K, M, G are powers of 1024): counting "
                    "tables spill to sorted runs on disk rather than outgrow it, and the "
-                   "model is the same [default: half the available memory, at most 1G].")
+                   "model is the same [default: a quarter of the available memory].")
 @click.option("--tmp-dir", metavar="DIR", default=None,
               type=click.Path(file_okay=False),
               help="Where spilled runs go [default: the system's temporary folder]. Removed "

@@ -60,3 +60,18 @@ def invoke_cli(args, input=None, catch_exceptions: bool = True):
 
     return CliRunner().invoke(entry, [str(a) for a in args], input=input,
                               catch_exceptions=catch_exceptions)
+
+
+def import_scripts(folder, names):
+    """Import the scripts ``names`` of ``folder`` (benchmarks/, corpora/: they import their
+    siblings by bare names) as modules; a generator for a fixture, which forgets them after."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(folder))
+    try:
+        yield {name: importlib.import_module(name) for name in names}
+    finally:
+        sys.path.remove(str(folder))
+        for name in names:
+            sys.modules.pop(name, None)

@@ -8,7 +8,6 @@ import dataclasses
 import doctest
 import gzip
 import hashlib
-import importlib
 import io
 import json
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPORA, ROOT
+from conftest import CORPORA, ROOT, import_scripts
 
 BENCHMARKS = ROOT / "benchmarks"
 MODULES = ("scale", "train", "encode", "_peers", "_report")
@@ -28,24 +27,13 @@ MODULES = ("scale", "train", "encode", "_peers", "_report")
 
 @pytest.fixture(scope="module")
 def bench():
-    """The benchmark scripts as modules (they import their siblings by their bare names)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield {name: importlib.import_module(name) for name in MODULES}
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        for name in MODULES:
-            sys.modules.pop(name, None)
+    """The benchmark scripts as modules."""
+    yield from import_scripts(BENCHMARKS, MODULES)
 
 
 @pytest.fixture(scope="module")
 def builder():
-    sys.path.insert(0, str(CORPORA))
-    try:
-        yield importlib.import_module("build_scale_corpus")
-    finally:
-        sys.path.remove(str(CORPORA))
-        sys.modules.pop("build_scale_corpus", None)
+    yield from (modules["build_scale_corpus"] for modules in import_scripts(CORPORA, ["build_scale_corpus"]))
 
 
 def test_docstring_examples(bench, builder):

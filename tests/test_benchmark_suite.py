@@ -5,13 +5,12 @@ No timing here: speed lives in the benchmarks."""
 from __future__ import annotations
 
 import doctest
-import importlib
 import sys
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import CORPORA, ROOT
+from conftest import CORPORA, ROOT, import_scripts
 
 BENCHMARKS = ROOT / "benchmarks"
 MODULES = ("compression", "scaling", "run_all", "train", "encode", "_peers", "_plot", "_report")
@@ -19,24 +18,13 @@ MODULES = ("compression", "scaling", "run_all", "train", "encode", "_peers", "_p
 
 @pytest.fixture(scope="module")
 def bench():
-    """The benchmark scripts as modules (they import their siblings by their bare names)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield {name: importlib.import_module(name) for name in MODULES}
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        for name in MODULES:
-            sys.modules.pop(name, None)
+    """The benchmark scripts as modules."""
+    yield from import_scripts(BENCHMARKS, MODULES)
 
 
 @pytest.fixture(scope="module")
 def builder():
-    sys.path.insert(0, str(CORPORA))
-    try:
-        yield importlib.import_module("build_bench_corpus")
-    finally:
-        sys.path.remove(str(CORPORA))
-        sys.modules.pop("build_bench_corpus", None)
+    yield from (modules["build_bench_corpus"] for modules in import_scripts(CORPORA, ["build_bench_corpus"]))
 
 
 def result(vocab, nbytes, tokens, corpus="en", lossless=True, **more):

@@ -124,3 +124,19 @@ def test_a_changed_parameter_or_input_is_refused(tmp_path, whole_model):
     touched = subprocess.run(command(), capture_output=True, text=True)
     assert touched.returncode == 1 and touched.stderr.count("\n") == 1, touched.stderr
     assert f"input {corpus} changed since (size or modification time)" in touched.stderr
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_removes_the_temporary_folder(tmp_path, sig, status):
+    """SIGTERM and Ctrl-C (unlike SIGKILL) stop the run cleanly: no model, no runs left."""
+    process = subprocess.Popen(_command(tmp_path), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while len(_manifest(tmp_path).get("phases", {}).get("ngrams", {}).get("runs", [])) < 5:
+        assert process.poll() is None and time.monotonic() < deadline, \
+            process.stderr.read().decode()
+        time.sleep(0.005)
+    process.send_signal(sig)
+    assert process.wait(timeout=60) == status, process.stderr.read().decode()
+    assert os.listdir(tmp_path / "tmp") == []
+    assert not (tmp_path / "m.json").exists()

@@ -21,8 +21,8 @@ def _grow(base, check, nxt, prv, value, size):
     old = base.shape[0]
     nbase = np.zeros(size, np.int32)
     ncheck = np.full(size, _FREE, np.int32)
-    nnxt = np.empty(size, np.int64)
-    nprv = np.empty(size, np.int64)
+    nnxt = np.empty(size, np.int32)  # slots fit int32: the arrays are int32 anyway
+    nprv = np.empty(size, np.int32)
     nvalue = np.full(size, -1, np.int32)
     nbase[:old] = base
     ncheck[:old] = check
@@ -49,8 +49,8 @@ def build_double_array(data, offsets):
     size = max(1024, 2 * (offsets[n] + 256))
     base = np.zeros(0, np.int32)
     check = np.zeros(0, np.int32)
-    nxt = np.zeros(0, np.int64)
-    prv = np.zeros(0, np.int64)
+    nxt = np.zeros(0, np.int32)
+    prv = np.zeros(0, np.int32)
     value = np.zeros(0, np.int32)
     base, check, nxt, prv, value = _grow(base, check, nxt, prv, value, size)
     # slot 0 is the root: take it off the free list (the list starts at slot 1)
@@ -59,11 +59,13 @@ def build_double_array(data, offsets):
     prv[1] = -1
     max_slot = 0
 
+    # the breadth-first queue of every node (int32: training builds tries of millions
+    # of pieces, where these arrays were the larger part of the memory)
     n_nodes_max = offsets[n] + 1
-    q_node = np.empty(n_nodes_max, np.int64)
-    q_lo = np.empty(n_nodes_max, np.int64)
-    q_hi = np.empty(n_nodes_max, np.int64)
-    q_depth = np.empty(n_nodes_max, np.int64)
+    q_node = np.empty(n_nodes_max, np.int32)
+    q_lo = np.empty(n_nodes_max, np.int32)
+    q_hi = np.empty(n_nodes_max, np.int32)
+    q_depth = np.empty(n_nodes_max, np.int32)
     head = 0
     tail = 1
     q_node[0] = ROOT

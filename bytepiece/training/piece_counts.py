@@ -14,14 +14,13 @@ others are re-split by the pruning phase, weighted by their counts.
 
 from __future__ import annotations
 
-import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .batches import Progress, batches
+from .batches import Progress
+from .counting import count_into_runs, table_growth
 from .merge import key_ranges, merge, reduce_fan_in
-from .ngram_counts import _wait, table_growth
 from .runs import PIECES, Block, RunFile, RunWriter, concat
 from .spill import Spill
 
@@ -32,37 +31,12 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
     """Count the pieces of ``texts`` under the n-gram model into runs: (runs, bytes)."""
     from .._kernels import lm
 
+    def count(state, buf, ends):
+        state[:] = lm.count_pieces(buf, ends, *lm_arrays, order, ensure_unicode, *state)
+
     states = [list(lm.new_piece_table(1 << 12)) for _ in range(workers)]
-    free: queue.Queue = queue.Queue()
-    for state in states:
-        free.put(state)
-
-    def work(buf, ends):
-        state = free.get()
-        try:
-            state[:] = lm.count_pieces(buf, ends, *lm_arrays, order, ensure_unicode, *state)
-        finally:
-            free.put(state)
-
-    texts_done, total = spill.texts, spill.bytes
-    running: list = []
-    pool = ThreadPoolExecutor(workers)
-    try:
-        for buf, ends, seen in batches(texts, isolate_digits, batch_chars, spill.texts,
-                                       progress):
-            _wait(running, 2 * workers)
-            # a batch goes to one table, but any: allow for each growing by a batch
-            growth = sum(_piece_table_growth(s, len(buf)) for s in states)
-            if spill.over(sum(_piece_table_bytes(s) for s in states), growth):
-                _wait(running, 0)
-                spill.write(_pieces(states, free=True), texts_done, total)
-            running.append(pool.submit(work, buf, ends))
-            texts_done = seen
-            total += len(buf)
-        _wait(running, 0)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return spill.finish(_pieces(states), texts_done, total), total
+    return count_into_runs(texts, states, count, _piece_table_bytes, _piece_table_growth,
+                           _pieces, spill, isolate_digits, batch_chars, progress)
 
 
 def _pieces(states, free: bool = False) -> Block:

@@ -14,19 +14,19 @@ import os
 from ..memory import resident_bytes
 from .merge import sort_and_sum
 from .runs import Block, MemoryRun, RunFile, write_run
-from .workdir import WorkDir
 
 #: Bytes kept free for batch buffers, merges and Python objects besides the tables.
 RESERVE = 48 << 20
 
 
 def default_budget() -> int:
-    """The memory budget when none is given: 1 GiB or, where less is available, half
-    of that (enough that spilling costs little, small beside today's machines)."""
+    """The memory budget when none is given: a quarter of the memory available now (at
+    least 256 MB), which leaves the rest of the machine to other work and spares most
+    corpora of a laptop's size any spilling."""
     available = _available_memory()
     if available is None:
         return 1 << 30
-    return max(256 << 20, min(1 << 30, available // 2))
+    return max(256 << 20, available // 4)
 
 
 def _available_memory() -> int | None:

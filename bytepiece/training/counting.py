@@ -1,0 +1,78 @@
+"""The loop both counting phases share: batches to worker threads, each with a table of
+its own, and a spill whenever the tables could outgrow the allowance.
+
+A phase gives its tables and four functions of them: how to count a batch into
+one, their bytes, how much one batch could grow them, and how to read them out
+as a block (emptying them, for a spill). Worker threads take batches while this
+thread packs the next; before a spill they finish what they hold, so a run
+holds the counts of exactly the texts before some batch (what resuming needs).
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from .batches import Progress, batches
+from .runs import Block
+from .spill import Spill
+
+
+def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
+                    growth: Callable, read_out: Callable[[list, bool], Block], spill: Spill,
+                    isolate_digits: bool, batch_chars: int,
+                    progress: Progress) -> tuple[list, int]:
+    """Count ``texts`` into ``tables`` (one per worker thread), spilling as needed:
+    (runs, bytes of text counted).
+
+    ``count(table, buf, ends)`` counts a batch into a table (in place: a table is
+    a list whose items the kernel may replace); ``table_bytes(table)``;
+    ``growth(table, n)``: bytes a table may add while counting n bytes of text;
+    ``read_out(tables, empty)``: the tables' counts as one block.
+    """
+    free: queue.Queue = queue.Queue()
+    for table in tables:
+        free.put(table)
+
+    def work(buf, ends):
+        table = free.get()
+        try:
+            count(table, buf, ends)
+        finally:
+            free.put(table)
+
+    texts_done, total = spill.texts, spill.bytes
+    running: list = []
+    pool = ThreadPoolExecutor(len(tables))
+    try:
+        for buf, ends, seen in batches(texts, isolate_digits, batch_chars, spill.texts,
+                                       progress):
+            _wait(running, 2 * len(tables))
+            # a batch goes to one table, but any: allow for each growing by a batch
+            coming = sum(growth(t, len(buf)) for t in tables)
+            if spill.over(sum(table_bytes(t) for t in tables), coming):
+                _wait(running, 0)
+                spill.write(read_out(tables, True), texts_done, total)
+            running.append(pool.submit(work, buf, ends))
+            texts_done = seen
+            total += len(buf)
+        _wait(running, 0)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return spill.finish(read_out(tables, False), texts_done, total), total
+
+
+def _wait(futures: list, keep: int) -> None:
+    """Wait for the oldest futures until at most ``keep`` are left (raising their errors)."""
+    while len(futures) > keep:
+        futures.pop(0).result()
+
+
+def table_growth(words: int, needed_words: int) -> int:
+    """Extra bytes at the peak while a table of ``words`` uint64 doubles until it has
+    ``needed_words``: the last copy holds the new array and the one before it."""
+    final = words
+    while needed_words > final:
+        final *= 2
+    return 8 * (final + final // 2 - words) if final > words else 0
