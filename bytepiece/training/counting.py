@@ -20,16 +20,23 @@ from .spill import Spill
 
 
 def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
-                    growth: Callable, read_out: Callable[[list, bool], Block], spill: Spill,
-                    isolate_digits: bool, batch_chars: int,
+                    load: Callable, growth: Callable, read_out: Callable[[list, bool], Block],
+                    spill: Spill, isolate_digits: bool, batch_chars: int,
                     progress: Progress) -> tuple[list, int]:
     """Count ``texts`` into ``tables`` (one per worker thread), spilling as needed:
     (runs, bytes of text counted).
 
     ``count(table, buf, ends)`` counts a batch into a table (in place: a table is
     a list whose items the kernel may replace); ``table_bytes(table)``;
-    ``growth(table, n)``: bytes a table may add while counting n bytes of text;
-    ``read_out(tables, empty)``: the tables' counts as one block.
+    ``load(table)``: (entries, bytes of keys) it holds; ``growth(table, entries,
+    key_bytes)``: bytes it may add for that many more; ``read_out(tables,
+    empty)``: the tables' counts as one block.
+
+    How much a batch may add is first taken at its worst (a new entry per byte);
+    after a spill, at twice the most new entries (and key bytes) per byte of
+    text that the tables emptied by a spill had held: tables then fill the
+    allowance instead of spilling at a fraction of it, and may pass it by less
+    than a batch's worth where the text changes abruptly.
     """
     free: queue.Queue = queue.Queue()
     for table in tables:
@@ -43,6 +50,8 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
             free.put(table)
 
     texts_done, total = spill.texts, spill.bytes
+    since_spill = 0
+    rates = (1.0, 1.0)  # new entries and key bytes per byte of text, at most
     running: list = []
     pool = ThreadPoolExecutor(len(tables))
     try:
@@ -50,13 +59,21 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
                                        progress):
             _wait(running, 2 * len(tables))
             # a batch goes to one table, but any: allow for each growing by a batch
-            coming = sum(growth(t, len(buf)) for t in tables)
+            n = len(buf)
+            coming = sum(growth(t, int(rates[0] * n) + 1, int(rates[1] * n) + 1)
+                         for t in tables)
             if spill.over(sum(table_bytes(t) for t in tables), coming):
                 _wait(running, 0)
+                held = [sum(x) for x in zip(*map(load, tables))]
+                observed = tuple(min(1.0, 2 * h / max(since_spill, 1)) for h in held)
+                rates = observed if rates == (1.0, 1.0) else \
+                    tuple(max(r, o) for r, o in zip(rates, observed))
                 spill.write(read_out(tables, True), texts_done, total)
+                since_spill = 0
             running.append(pool.submit(work, buf, ends))
             texts_done = seen
             total += len(buf)
+            since_spill += len(buf)
         _wait(running, 0)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

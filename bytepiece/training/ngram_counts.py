@@ -43,8 +43,8 @@ def count_ngrams(texts, order: int, isolate_digits: bool, workers: int, spill: S
     # a table may gain one key per byte at worst, and doubles to stay half full
     tables = [[ngrams.new_table(min(1 << 16, max(1024, spill.allowance // 64))), 0]
               for _ in range(workers)]
-    return count_into_runs(texts, tables, count, lambda t: t[0].nbytes,
-                           lambda t, n: table_growth(len(t[0]), 4 * (t[1] + n)), _slices,
+    return count_into_runs(texts, tables, count, lambda t: t[0].nbytes, lambda t: (t[1], 0),
+                           lambda t, n, _: table_growth(len(t[0]), 4 * (t[1] + n)), _slices,
                            spill, isolate_digits, batch_chars, progress)
 
 

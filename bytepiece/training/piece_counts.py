@@ -35,8 +35,9 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
         state[:] = lm.count_pieces(buf, ends, *lm_arrays, order, ensure_unicode, *state)
 
     states = [list(lm.new_piece_table(1 << 12)) for _ in range(workers)]
-    return count_into_runs(texts, states, count, _piece_table_bytes, _piece_table_growth,
-                           _pieces, spill, isolate_digits, batch_chars, progress)
+    return count_into_runs(texts, states, count, _piece_table_bytes, lambda s: (s[3], s[4]),
+                           _piece_table_growth, _pieces, spill, isolate_digits, batch_chars,
+                           progress)
 
 
 def _pieces(states, free: bool = False) -> Block:
@@ -64,15 +65,15 @@ def _piece_table_bytes(state) -> int:
     return slots.nbytes + entries.nbytes + arena.nbytes
 
 
-def _piece_table_growth(state, extra: int) -> int:
+def _piece_table_growth(state, extra: int, extra_bytes: int) -> int:
     """Extra bytes at the peak while a piece table (``lm.new_piece_table``) grows for
-    ``extra`` more pieces of ``extra`` more bytes, as ``lm.reserve_pieces`` grows it."""
+    ``extra`` more pieces of ``extra_bytes`` more bytes, as ``lm.reserve_pieces`` does."""
     slots, entries, arena, n, used = state
     grown = table_growth(len(slots), 4 * (n + extra))
     if 3 * (n + extra) > len(entries):
         grown += 8 * max(2 * len(entries), 3 * (n + extra))
-    if used + extra > len(arena):
-        grown += max(2 * len(arena), used + extra)
+    if used + extra_bytes > len(arena):
+        grown += max(2 * len(arena), used + extra_bytes)
     return grown
 
 
