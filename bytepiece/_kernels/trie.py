@@ -46,7 +46,9 @@ def build_double_array(data, offsets):
     a second.
     """
     n = offsets.shape[0] - 1
-    size = max(1024, 2 * (offsets[n] + 256))
+    # nodes are at most the strings' bytes, usually half of them (shared prefixes);
+    # the arrays double if first-fit needs more
+    size = max(1024, offsets[n] + (offsets[n] >> 2) + 512)
     base = np.zeros(0, np.int32)
     check = np.zeros(0, np.int32)
     nxt = np.zeros(0, np.int32)
