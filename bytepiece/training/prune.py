@@ -31,10 +31,8 @@ def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], worker
     counts = np.concatenate([kept.counts, np.ones(len(missing), np.int64)])
     splitter = _Splitter(pieces, workers, progress)
     alive = np.arange(len(pieces), dtype=np.int64)
-    added = np.zeros(len(pieces), np.int64)
-    for block in resplit:
-        added += splitter.split(alive, counts, block.data, block.ends, block.counts)
-    counts = counts + added
+    counts = counts + splitter.split_all(alive, counts, ((block.data, block.ends, block.counts)
+                                                         for block in resplit))
     alive, counts = splitter.drop_wasted(alive, counts)
     final = []
     for size in sizes:
@@ -88,34 +86,51 @@ class _Splitter:
         """Counts, per piece of ``alive`` (int64 indices), of the best segmentation of the
         texts (buf, ends), each text weighted by ``weights``, with the unigram
         tokenizer of the pieces ``alive`` and their ``counts``: int64[len(alive)]."""
-        from .._kernels.lm import add_weighted
-        from .._kernels.viterbi import segment
+        return self.split_all(alive, counts, [(buf, ends, weights)])
 
+    def split_all(self, alive, counts, texts: Iterable[tuple]):
+        """``split`` summed over ``texts``, (buf, ends, weights) triples (blocks of a run):
+        the scores and totals, arrays over the whole trie, are made once."""
         totals = np.zeros(len(self.slot), np.int64)
-        if len(ends):
-            # log-probabilities as the reference computes them
-            log_total = np.log(float(int(counts.sum(dtype=np.int64))))
-            logp = np.full(len(self.trie.logp), np.inf)
-            logp[self.slot[alive]] = np.log(counts.astype(np.float64)) - log_total
-            trie = self.trie
-
-            def run(part):
-                lo, hi = part
-                b0 = int(ends[lo - 1]) if lo else 0
-                return segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, False,
-                               trie.nodes, trie.value, logp, trie.pair, -1.0, np.uint64(0), 0)
-
-            parts = _ranges(ends, self.workers)
-            if len(parts) == 1:
-                results = [run(parts[0])]
-            else:
-                with ThreadPoolExecutor(len(parts)) as pool:
-                    results = list(pool.map(run, parts))
-            for (lo, hi), (ids, token_ends) in zip(parts, results):
-                add_weighted(totals, ids, token_ends, weights[lo:hi])
+        logp = None
+        for buf, ends, weights in texts:
+            if len(ends):
+                if logp is None:
+                    logp = self._scores(alive, counts)
+                self._add(totals, logp, buf, ends, weights)
         if self.progress is not None:
             self.progress.update(1)
         return totals[alive]
+
+    def _scores(self, alive, counts) -> np.ndarray:
+        """log(count / total) of the pieces ``alive`` per trie slot, as the reference
+        computes them; +inf (no piece ends here) elsewhere."""
+        log_total = np.log(float(int(counts.sum(dtype=np.int64))))
+        logp = np.full(len(self.trie.logp), np.inf)
+        logp[self.slot[alive]] = np.log(counts.astype(np.float64)) - log_total
+        return logp
+
+    def _add(self, totals, logp, buf, ends, weights) -> None:
+        """totals[piece] += weight of each text for each piece of its best segmentation."""
+        from .._kernels.lm import add_weighted
+        from .._kernels.viterbi import segment
+
+        trie = self.trie
+
+        def run(part):
+            lo, hi = part
+            b0 = int(ends[lo - 1]) if lo else 0
+            return segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, False,
+                           trie.nodes, trie.value, logp, trie.pair, -1.0, np.uint64(0), 0)
+
+        parts = _ranges(ends, self.workers)
+        if len(parts) == 1:
+            results = [run(parts[0])]
+        else:
+            with ThreadPoolExecutor(len(parts)) as pool:
+                results = list(pool.map(run, parts))
+        for (lo, hi), (ids, token_ends) in zip(parts, results):
+            add_weighted(totals, ids, token_ends, weights[lo:hi])
 
     def drop_wasted(self, alive, counts):
         """Re-split every piece with the tokenizer of all pieces until none goes unused."""
