@@ -62,7 +62,8 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
             n = len(buf)
             coming = sum(growth(t, int(rates[0] * n) + 1, int(rates[1] * n) + 1)
                          for t in tables)
-            if spill.over(sum(table_bytes(t) for t in tables), coming):
+            held = [sum(x) for x in zip(*map(load, tables))]  # of the batches done
+            if spill.over(sum(table_bytes(t) for t in tables), coming, held[0] + len(running)):
                 _wait(running, 0)
                 held = [sum(x) for x in zip(*map(load, tables))]
                 observed = tuple(min(1.0, 2 * h / max(since_spill, 1)) for h in held)

@@ -51,10 +51,11 @@ def count_ngrams(texts, order: int, isolate_digits: bool, workers: int, spill: S
 def _slices(tables, free: bool = False) -> Block:
     """The slices of the tables as one block, keys big-endian (a key may repeat).
 
-    ``free``: each table is replaced by an empty one of its size once read, so
-    that the sort of a spill has the tables' memory (empty tables take none until
-    written: numpy's zeros are pages the system has not yet given).
+    ``free``: each table is replaced by a small empty one once read, so that the
+    sort of a spill has the tables' memory.
     """
+    from .._kernels import ngrams
+
     n = sum(size for _, size in tables)
     keys = np.empty(n, np.uint64)
     counts = np.empty(n, np.int64)
@@ -65,9 +66,9 @@ def _slices(tables, free: bool = False) -> Block:
         np.compress(used, table[0::2], out=keys[at:at + size])
         np.compress(used, table[1::2].view(np.int64), out=counts[at:at + size])
         at += size
-        if free:
+        if free:  # a small new table: it grows again as the next batches need
             del table
-            entry[0] = np.zeros(len(entry[0]), np.uint64)
+            entry[0] = ngrams.new_table(1 << 16)
             entry[1] = 0
     keys.byteswap(inplace=True)
     return Block(keys, counts)

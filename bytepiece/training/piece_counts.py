@@ -43,9 +43,10 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
 def _pieces(states, free: bool = False) -> Block:
     """The pieces of the workers' tables as one block (unsorted, repeats allowed).
 
-    ``free``: each table is replaced by an empty one of its size once read, so
-    that the sort of a spill has the tables' memory.
+    ``free``: each table is replaced by a small empty one once read, so that the
+    sort of a spill has the tables' memory.
     """
+    from .._kernels import lm
     from .._kernels.runs import piece_keys, table_pieces
 
     blocks = []
@@ -53,10 +54,9 @@ def _pieces(states, free: bool = False) -> Block:
         slots, entries, arena, n, used = state
         counts, ends, data = table_pieces(entries, arena, n)
         blocks.append(Block(piece_keys(data, ends), counts, ends, data))
-        if free:
+        if free:  # a small new table: it grows again as the next batches need
             del slots, entries, arena
-            state[:] = [np.zeros(len(state[0]), np.uint64), np.empty(len(state[1]), np.int64),
-                        np.empty(len(state[2]), np.uint8), 0, 0]
+            state[:] = list(lm.new_piece_table(1 << 12))
     return concat(blocks, PIECES)
 
 

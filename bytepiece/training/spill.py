@@ -76,9 +76,10 @@ class Spill:
         work = self.workdirs.current
         return work is not None and work.phase(self.stem).get("done", False)
 
-    def over(self, table_bytes: int, growth: int) -> bool:
-        """Whether tables of ``table_bytes`` that may grow by ``growth`` must spill first."""
-        return table_bytes > 0 and table_bytes + growth > self.allowance
+    def over(self, table_bytes: int, growth: int, entries: int) -> bool:
+        """Whether tables of ``table_bytes`` holding ``entries`` that may grow by
+        ``growth`` must spill first (empty tables never: there is nothing to spill)."""
+        return entries > 0 and table_bytes + growth > self.allowance
 
     def write(self, block: Block, texts: int, n_bytes: int) -> None:
         """Sort ``block`` and commit it as a run holding the counts of the first ``texts``
