@@ -2,9 +2,10 @@
 
 A counting phase gives its tables an ``allowance``: the budget less what the
 process already holds when the phase starts (the interpreter, the language
-model). Before a batch, a table that could grow past the allowance is written
-out as a sorted run instead (``write``), and the phase goes on with empty
-tables. Phases that never spill keep their one run in memory.
+model) and a reserve, but at least a quarter of the budget. Before a batch,
+tables that could grow past the allowance are written out as a sorted run
+instead (``write``), and the phase goes on with small empty tables. Phases that
+never spill keep their one run in memory.
 """
 
 from __future__ import annotations
