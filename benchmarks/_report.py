@@ -54,3 +54,12 @@ def publish(report: str, output, plot=None) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report + "\n", encoding="utf-8")
     log(f"wrote {output}" + (f" and {plot}" if plot else ""))
+
+
+def footer(info: dict, settings: dict[str, str]) -> list[str]:
+    """The report's closing lines: the setup, each system's settings, the command."""
+    lines = ["", "### Setup", ""]
+    lines += [f"- {key}: {value}" for key, value in info["setup"].items()]
+    lines += ["", "Settings:", ""] + [f"- {k}: {v}" for k, v in settings.items()]
+    lines += ["", f"Command: `{info['command']}`; whole run {info['elapsed']:.0f} s.", ""]
+    return lines

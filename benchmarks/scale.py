@@ -41,7 +41,7 @@ from pathlib import Path
 
 import _peers
 from _peers import Missing
-from _report import command_line, load_average, log, machine, require_psutil
+from _report import command_line, footer, load_average, log, machine, require_psutil
 from encode import parallel_capacity, table
 from train import (HF_SCRIPT, SENTENCEPIECE_OPTIONS, SENTENCEPIECE_SCRIPT, Trainer,
                    _version, compare_models, tree_rss, warm_up_bytepiece)
@@ -608,12 +608,8 @@ def render(args, info: dict, runs: dict) -> str:
     more = notes(runs)
     if more:
         lines += ["", "Notes:", ""] + more
-    lines += ["", "### Setup", ""]
-    lines += [f"- {key}: {value}" for key, value in info["setup"].items()]
-    settings = {r["label"]: r["settings"] for results in runs.values()
-                for r in results.values() if isinstance(r, dict)}
-    lines += ["", "Settings:", ""] + [f"- {k}: {v}" for k, v in settings.items()]
-    lines += ["", f"Command: `{info['command']}`; whole run {info['elapsed']:.0f} s.", ""]
+    lines += footer(info, {r["label"]: r["settings"] for results in runs.values()
+                           for r in results.values() if isinstance(r, dict)})
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import _peers
 from _peers import Missing
-from _report import command_line, load_average, log, machine, require_psutil
+from _report import command_line, footer, load_average, log, machine, require_psutil
 from encode import first_megabytes, parallel_capacity, read_lines, table, utf8_size
 
 HERE = Path(__file__).resolve().parent
@@ -538,11 +538,8 @@ def render(args, info: dict, results: dict, same: dict | Missing) -> str:
     lines += [""] + notes + ([""] if notes else [])
     lines += [same_model_line(same), "", "### Against the targets of issue 3", ""]
     lines += targets(results, same)
-    lines += ["", "### Setup", ""]
-    lines += [f"- {key}: {value}" for key, value in info["setup"].items()]
-    lines += ["", "Settings:", ""]
-    lines += [f"- {r['label']}: {r['settings']}" for r in results.values() if isinstance(r, dict)]
-    lines += ["", f"Command: `{info['command']}`; whole run {info['elapsed']:.0f} s.", ""]
+    lines += footer(info, {r["label"]: r["settings"] for r in results.values()
+                           if isinstance(r, dict)})
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ from .model import Model
 from .training import merge as _merge
 from .training.batches import Progress
 from .training.ngram_counts import count_ngrams, merge_ngrams
+from .training.piece_counts import _pieces as _table_pieces
 from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
 from .training.prune import prune_pieces
 from .training.runs import NGRAMS, PIECES, Block, MemoryRun
@@ -235,11 +236,7 @@ class Trainer:
     def prune_pieces(self, table, workers: int = 1):
         """Phases 5 and 6 for pieces counted in memory (a ``_kernels.lm`` piece table):
         [{piece: count}] per ``max_vocab_size``, largest first."""
-        from ._kernels.runs import piece_keys, table_pieces
-
-        slots, entries, arena, n, used = table
-        counts, ends, data = table_pieces(entries, arena, n)
-        block = _merge.sort_and_sum(Block(piece_keys(data, ends), counts, ends, data), PIECES)
+        block = _merge.sort_and_sum(_table_pieces([table]), PIECES)
         kept, resplit = merge_pieces([MemoryRun(block, PIECES)], self.min_count,
                                      self.max_piece_length, workers, 64, _unbounded(PIECES))
         return prune_pieces(kept, resplit_blocks(resplit), self.max_vocab_size, workers)

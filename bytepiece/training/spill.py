@@ -103,7 +103,8 @@ class Spill:
         if self.runs:
             if len(block):
                 self.write(block, texts, n_bytes)
-            self.texts, self.bytes = texts, n_bytes
+            else:
+                self.texts, self.bytes = texts, n_bytes
             self._record(done=True)
         else:
             self.runs.append(MemoryRun(sort_and_sum(block, self.kind), self.kind))

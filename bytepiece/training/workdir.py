@@ -75,10 +75,7 @@ class WorkDir:
         try:
             with open(os.path.join(self.path, MANIFEST), encoding="utf-8") as f:
                 old = json.load(f)
-        except FileNotFoundError:
-            self._clear()
-            return {}
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # none (a new folder), or unreadable
             self._clear()
             return {}
         if old.get("version") != VERSION or self.inputs is None or old.get("inputs") is None:
