@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import zlib
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from .blocks import LongLine, split_blocks
 from .errors import InputError
@@ -27,6 +27,22 @@ COMPRESSED = (".gz", ".zst")
 _AGAIN = " on the second pass (training reads the corpus twice)"
 
 
+class Shard(NamedTuple):
+    """Bytes ``start``..``end`` of the file ``path`` (``end`` None: to its end), cut
+    where a document ends, so that the shards of a corpus hold its documents exactly;
+    ``size`` and ``mtime_ns`` are the file's when the shard was cut."""
+
+    path: str
+    start: int
+    end: int | None
+    size: int
+    mtime_ns: int
+
+    @property
+    def nbytes(self) -> int:
+        return (self.size if self.end is None else self.end) - self.start
+
+
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[str]:
     """The files that ``paths`` name, in order: a file as given, a folder's files
     (recursively, sorted by path, hidden files and folders skipped), a glob pattern's
@@ -34,7 +50,9 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[str]:
     that matches no file or a folder without files is an InputError naming it."""
     files: list[str] = []
     for path in map(os.fspath, paths):
-        if os.path.isfile(path):
+        if is_url(path):
+            files += _url_files(path)
+        elif os.path.isfile(path):
             files.append(path)
         elif os.path.isdir(path):
             found = _folder_files(path)
@@ -51,6 +69,48 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[str]:
         else:
             raise InputError(f"corpus file {path} does not exist")
     return files
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://``, ``gs://``, ``hf://``, ``https://``,
+    ``file://``...) rather than a local path."""
+    return "://" in path
+
+
+def _filesystem(url: str):
+    """(fsspec file system, path within it) of ``url``; an InputError without fsspec."""
+    try:
+        import fsspec.core
+    except ImportError:
+        raise InputError(f"reading {url} needs fsspec: pip install 'bytepiece-numba[remote]'") \
+            from None
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise InputError(f"cannot read {url}: {_message(e)}") from None
+
+
+def _url_files(url: str) -> list[str]:
+    """The files an fsspec URL names: itself, a folder's files or a pattern's matches
+    (as local paths are expanded), as URLs."""
+    fs, path = _filesystem(url)
+    try:
+        if any(c in path for c in "*?["):
+            found = sorted(fs.glob(path))
+        elif fs.isdir(path):
+            found = sorted(p for p in fs.find(path)
+                           if not any(part.startswith(".") for part in
+                                      p[len(path.rstrip("/")):].split("/")))
+        elif fs.isfile(path):
+            return [url]
+        else:
+            raise InputError(f"corpus file {url} does not exist")
+    except OSError as e:
+        raise InputError(f"cannot read {url}: {_message(e)}") from None
+    found = [fs.unstrip_protocol(p) for p in found if fs.isfile(p)]
+    if not found:
+        raise InputError(f"no corpus file matches {url}")
+    return found
 
 
 def _folder_files(folder: str) -> list[str]:
@@ -110,35 +170,66 @@ class Corpus:
 
     def fingerprint(self) -> list[tuple[str, int, int]]:
         """``(path, size, mtime_ns)`` of every input as it is now (for a resume manifest)."""
-        out = []
-        for path in self.paths:
-            try:
-                st = os.stat(path)
-            except OSError as e:
-                raise InputError(f"cannot read {path}: {e.strerror}") from None
-            out.append((path, st.st_size, st.st_mtime_ns))
-        return out
+        return [(path, *_stat(path)) for path in self.paths]
 
     def __iter__(self) -> Iterator[str]:
         self.bytes_read = 0
         self.passes += 1
         for path in self.paths:
-            if _is_parquet(path):
-                yield from self._rows(path)
-            elif self.docs == "file" and self.jsonl_field is None:
-                yield from self._chunked(self._reads(path), path, 0)
-            else:
-                long_lines = self.jsonl_field is None
-                for offset, block in split_blocks(self._reads(path), path, BLOCK_BYTES,
-                                                  long_lines):
-                    if isinstance(block, LongLine):
-                        yield from self._chunked(block.pieces(), path, offset)
-                        continue
-                    text = self._decode(block, path, offset)
-                    if self.jsonl_field is not None:
-                        yield from self._fields(text, path, offset)
-                    else:
-                        yield from _split_lines(text)
+            yield from self._texts(path)
+
+    # -- shards: the corpus cut for tasks on a cluster ----------------------------------
+
+    def shards(self, target_bytes: int) -> list[Shard]:
+        """The corpus as shards of about ``target_bytes``: plain text and JSON Lines files
+        cut after a newline (every line is a document), other files whole. In order,
+        the shards' texts are the corpus's texts."""
+        out = []
+        for path, size, mtime in self.fingerprint():
+            if not self._splittable(path):
+                out.append(Shard(path, 0, None, size, mtime))
+                continue
+            start = 0
+            while size - start > target_bytes + target_bytes // 2:
+                cut = _line_start_after(self._open(path)[0], start + target_bytes, size)
+                if cut >= size:
+                    break
+                out.append(Shard(path, start, cut, size, mtime))
+                start = cut
+            out.append(Shard(path, start, None, size, mtime))
+        return out
+
+    def shard_texts(self, shard: Shard) -> Iterator[str]:
+        """The texts of one shard (a file changed since the shard was cut is an error)."""
+        now = _stat(shard.path)
+        if now != (shard.size, shard.mtime_ns):
+            raise InputError(f"{shard.path} changed while training ({shard.size} bytes, now "
+                             f"{now[0]}): leave the corpus alone until the model is written")
+        yield from self._texts(shard.path, shard.start, shard.end)
+
+    def _splittable(self, path: str) -> bool:
+        return not (_is_parquet(path) or path.lower().endswith(COMPRESSED) or
+                    (self.docs == "file" and self.jsonl_field is None))
+
+    def _texts(self, path: str, start: int = 0, end: int | None = None) -> Iterator[str]:
+        """The texts of one file, or of its bytes start..end (a shard)."""
+        if _is_parquet(path):
+            yield from self._rows(path)
+        elif self.docs == "file" and self.jsonl_field is None:
+            yield from self._chunked(self._reads(path), path, 0)
+        else:
+            long_lines = self.jsonl_field is None
+            for offset, block in split_blocks(self._reads(path, start, end), path,
+                                              BLOCK_BYTES, long_lines):
+                offset += start
+                if isinstance(block, LongLine):
+                    yield from self._chunked(block.pieces(), path, offset)
+                    continue
+                text = self._decode(block, path, offset)
+                if self.jsonl_field is not None:
+                    yield from self._fields(text, path, offset)
+                else:
+                    yield from _split_lines(text)
 
     def _chunked(self, pieces, path: str, offset: int):
         """One document given in byte pieces, as texts that end where training chunks
@@ -159,7 +250,7 @@ class Corpus:
         if carry:
             yield carry
 
-    def _check_unchanged(self, path: str, n_bytes: int, stat=None) -> None:
+    def _check_unchanged(self, path: str, n_bytes: int, stat: tuple | None = None) -> None:
         """Training reads the corpus twice: a file that changed in between is an error
         (the counts of the two passes would not describe the same text). Checked
         when a file is opened (size, modification time) and read (bytes); the third
@@ -167,7 +258,7 @@ class Corpus:
         if self.passes > 2:
             return
         if stat is not None:
-            now = (stat.st_size, stat.st_mtime_ns)
+            now = stat
             first = self._first_seen.setdefault(path, now)
         else:
             now = (n_bytes, 0)
@@ -180,41 +271,53 @@ class Corpus:
                 f"twice, leave it alone until the model is written")
 
     def _open(self, path: str):
-        """``path`` opened for reading, and its stat (checked against the first pass's)."""
+        """``path`` opened for reading, and its size (checked against the first pass's)."""
         try:
-            raw = open(path, "rb")
+            if is_url(path):
+                fs, inner = _filesystem(path)
+                raw = fs.open(inner, "rb")
+                now = _stat(path)
+            else:
+                raw = open(path, "rb")
+                st = os.fstat(raw.fileno())
+                now = (st.st_size, st.st_mtime_ns)
         except OSError as e:
             again = _AGAIN if self.passes > 1 else ""
-            raise InputError(f"cannot read {path}{again}: {e.strerror}") from None
-        stat = os.fstat(raw.fileno())
+            raise InputError(f"cannot read {path}{again}: {_message(e)}") from None
         try:
-            self._check_unchanged(path, 0, stat)
+            self._check_unchanged(path, 0, now)
         except InputError:
             raw.close()
             raise
-        return raw, stat
+        return raw, now[0]
 
-    def _reads(self, path: str) -> Iterator[bytes]:
-        """The bytes of ``path`` in reads of about BLOCK_BYTES (decompressed for .gz
-        and .zst), advancing ``bytes_read`` by the bytes consumed on disk."""
-        raw, stat = self._open(path)
+    def _reads(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes of ``path`` (of its bytes start..end) in reads of about BLOCK_BYTES
+        (decompressed for .gz and .zst), advancing ``bytes_read`` by the bytes consumed
+        on disk."""
+        raw, size = self._open(path)
         with raw:
             f, read_errors = _decompressing(raw, path)
+            if start:
+                raw.seek(start)
+            left = (size if end is None else end) - start
             base = self.bytes_read
             n = 0
             with f:
                 while True:
+                    want = BLOCK_BYTES if end is None else min(BLOCK_BYTES, left - n)
                     try:
-                        data = f.read(BLOCK_BYTES)
+                        data = f.read(want) if want > 0 else b""
                     except read_errors as e:  # BadGzipFile is an OSError
                         raise InputError(f"cannot read {path}: {_message(e)}") from None
                     if not data:
                         break
                     n += len(data)
-                    self.bytes_read = base + min(raw.tell(), stat.st_size)
+                    self.bytes_read = base + min(raw.tell() - start, size - start)
                     yield data
-            self._check_unchanged(path, n)
-            self.bytes_read = base + stat.st_size
+            if start == 0 and end is None:
+                self._check_unchanged(path, n)
+            self.bytes_read = base + (size if end is None else end) - start
 
     def _decode(self, data: bytes, path: str, offset: int) -> str:
         try:
@@ -265,7 +368,7 @@ class Corpus:
     def _rows(self, path: str) -> Iterator[str]:
         """The texts of ``path``'s column ``text_column``, row group by row group."""
         pa, pq = _pyarrow(path)
-        raw, stat = self._open(path)
+        raw, size = self._open(path)
         with raw:
             base = self.bytes_read
             try:
@@ -290,8 +393,8 @@ class Corpus:
                             value = self._decode_row(value, path, row)
                         if value is not None:
                             yield value
-                self.bytes_read = base + stat.st_size * (group + 1) // groups
-            self.bytes_read = base + stat.st_size
+                self.bytes_read = base + size * (group + 1) // groups
+            self.bytes_read = base + size
 
     def _decode_row(self, data: bytes, path: str, row: int) -> str:
         try:
@@ -300,6 +403,39 @@ class Corpus:
             raise InputError(
                 f"{path}: invalid UTF-8 at byte {e.start} of row {row} "
                 f"(use --errors replace or --errors ignore to go on)") from None
+
+
+def _stat(path: str) -> tuple[int, int]:
+    """(size, modification time in ns) of a file or URL (0 where the store has none)."""
+    try:
+        if is_url(path):
+            fs, inner = _filesystem(path)
+            info = fs.info(inner)
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+            if hasattr(mtime, "timestamp"):
+                mtime = mtime.timestamp()
+            return int(info.get("size") or 0), int(float(mtime) * 1e9)
+        st = os.stat(path)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {_message(e)}") from None
+    return st.st_size, st.st_mtime_ns
+
+
+def _line_start_after(raw, offset: int, size: int) -> int:
+    """The offset just after the first newline at or after ``offset`` in the open file
+    ``raw`` (closed here), or ``size`` when there is none."""
+    with raw:
+        raw.seek(offset)
+        at = offset
+        while at < size:
+            data = raw.read(1 << 16)
+            if not data:
+                break
+            nl = data.find(b"\n")
+            if nl >= 0:
+                return at + nl + 1
+            at += len(data)
+    return size
 
 
 def _split_lines(text: str) -> list[str]:

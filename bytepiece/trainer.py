@@ -90,11 +90,14 @@ class Trainer:
         self.temp_disk = 0
         #: whether the last ``train`` took up an unfinished one from its tmp_dir
         self.resumed = False
+        #: what the last ``train`` on a cluster did (``training.distributed.Stats``)
+        self.cluster_stats = None
 
     # -- training ------------------------------------------------------------
 
     def train(self, texts: Iterable[str], workers: int = 1, batch_size: int = 1000,
-              max_memory: int | None = None, tmp_dir: str | os.PathLike | None = None) -> None:
+              max_memory: int | None = None, tmp_dir: str | os.PathLike | None = None,
+              cluster=None, shard_bytes: int | None = None, parts: int | None = None) -> None:
         """Train on ``texts``, an iterable of str read twice (a list, or a re-iterable reader).
 
         ``workers`` threads run the kernels; the result does not depend on it.
@@ -105,10 +108,20 @@ class Trainer:
         and a training killed outright resumes from it when run again with the
         same texts (a ``Corpus``, whose files can be checked) and parameters.
         ``batch_size`` is accepted for compatibility with BytePiece.
+
+        ``cluster``: train on a Dask or Ray cluster instead (a ``dask.distributed.Client``
+        or a URL, see ``bytepiece.executors.connect``); ``texts`` must then be a
+        ``Corpus`` whose files every worker can read. The model is the same.
+        ``max_memory`` is then each task's budget (default: a quarter of its
+        worker's available memory); ``shard_bytes`` and ``parts`` set the size of
+        the corpus's shards and the number of parts each merge is cut into
+        (defaults: ``training.distributed``).
         """
         workers = max(1, int(workers))
         self.timings = {}
         self.spills = {}
+        if cluster is not None:
+            return self._train_on_cluster(texts, cluster, max_memory, shard_bytes, parts)
         budget = int(max_memory) if max_memory is not None else default_budget()
         if budget <= 0:
             raise InputError(f"max_memory must be a positive number of bytes, got {max_memory}")
@@ -121,6 +134,27 @@ class Trainer:
         finally:
             workdirs.remove()
             self.temp_disk = workdirs.peak_disk
+
+    def _train_on_cluster(self, texts, cluster, max_memory, shard_bytes, parts) -> None:
+        """``train`` with the tasks of ``training.distributed`` on ``cluster``'s engine."""
+        from .executors import connect
+        from .training import distributed
+
+        if not hasattr(texts, "shards"):
+            raise InputError("training on a cluster needs a Corpus: files (or URLs) that "
+                             "every worker can read")
+        if max_memory is not None and int(max_memory) <= 0:
+            raise InputError(f"max_memory must be a positive number of bytes, got {max_memory}")
+        engine = cluster if hasattr(cluster, "share") else connect(cluster)
+        try:
+            self.cluster_stats = distributed.train(self, texts, engine, max_memory,
+                                                   shard_bytes, parts)
+        finally:
+            if engine is not cluster:
+                engine.close()
+        self.memory_budget = int(max_memory or 0)
+        self.temp_disk = 0
+        self.resumed = False
 
     def _train(self, texts, workers, budget, workdirs) -> None:
         """The phases, each timed; phases an earlier, killed run finished are skipped."""

@@ -19,6 +19,15 @@ from .runs import Block
 def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], workers: int,
                  progress=None) -> list[dict[bytes, int]]:
     """[{piece: count}] for each size of ``sizes`` (largest first)."""
+    pieces, counts = vocabulary(kept)
+    splitter = Splitter(pieces, workers, progress)
+    counts = counts + splitter.split_all(np.arange(len(pieces), dtype=np.int64), counts,
+                                         ((b.data, b.ends, b.counts) for b in resplit))
+    return cut_to_sizes(splitter, counts, sizes)
+
+
+def vocabulary(kept: Block) -> tuple[list[bytes], np.ndarray]:
+    """The kept pieces and their counts, then every single byte they lack (count 1)."""
     starts = kept.ends - np.diff(kept.ends, prepend=0)
     data = kept.data.tobytes()
     pieces = [data[s:e] for s, e in zip(starts.tolist(), kept.ends.tolist())]
@@ -29,10 +38,15 @@ def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], worker
     missing = np.flatnonzero(~present).tolist()
     pieces += [bytes([b]) for b in missing]
     counts = np.concatenate([kept.counts, np.ones(len(missing), np.int64)])
-    splitter = _Splitter(pieces, workers, progress)
+    return pieces, counts
+
+
+def cut_to_sizes(splitter: "Splitter", counts: np.ndarray,
+                 sizes: list[int]) -> list[dict[bytes, int]]:
+    """Given every piece's count once the re-split pieces are added: drop the pieces the
+    tokenizer never uses, then for each size cut the least frequent and re-split them."""
+    pieces = splitter.pieces
     alive = np.arange(len(pieces), dtype=np.int64)
-    counts = counts + splitter.split_all(alive, counts, ((block.data, block.ends, block.counts)
-                                                         for block in resplit))
     alive, counts = splitter.drop_wasted(alive, counts)
     final = []
     for size in sizes:
@@ -52,7 +66,7 @@ def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], worker
     return final
 
 
-class _Splitter:
+class Splitter:
     """Re-split texts with the unigram tokenizer of a subset of ``pieces``.
 
     The trie is built once, over all the pieces; for a subset, the pieces
@@ -64,6 +78,7 @@ class _Splitter:
     def __init__(self, pieces: list[bytes], workers: int, progress=None):
         from ..trie import PieceTrie
 
+        self.pieces = pieces
         self.workers = workers
         self.progress = progress  # a progress bar, updated once per re-split
         n = len(pieces)

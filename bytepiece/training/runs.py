@@ -24,10 +24,18 @@ runs takes a few blocks of memory each.
 
 A run is written to ``NAME.tmp`` and renamed when complete (after fsync), so a
 run file that exists is whole: resuming training relies on this.
+
+Runs that travel between machines (``run_bytes``) are compressed: the kind has
+the ``COMPRESSED`` bit, and a block is ``n u64, data bytes u64, payload bytes
+u64`` and a zstd frame of its arrays, the keys as differences from the one
+before, each array's bytes transposed (byte 0 of every value, then byte 1...):
+sorted keys and small counts become runs of zero bytes, about 2 bytes an entry
+instead of 16.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
@@ -35,6 +43,8 @@ import numpy as np
 
 MAGIC = b"BPRUN1\n\0"
 NGRAMS, PIECES = 1, 2
+#: The bit of the header's kind that marks compressed blocks.
+COMPRESSED = 1 << 8
 #: Entries per block: 1 MB of n-gram keys and counts.
 BLOCK_ENTRIES = 1 << 16
 _TRAILER = 32
@@ -96,14 +106,22 @@ def concat(blocks: list[Block], kind: int) -> Block:
 
 
 class RunWriter:
-    """Write a run block by block; ``close()`` commits it under its name."""
+    """Write a run block by block; ``close()`` commits it under its name.
 
-    def __init__(self, path: str | os.PathLike, kind: int):
-        self.path = os.fspath(path)
+    ``path`` may instead be a binary file object (``run_bytes``), written as is.
+    ``compress``: blocks are zstd-compressed (see the module docstring).
+    """
+
+    def __init__(self, path, kind: int, compress: bool = False):
         self.kind = kind
-        self._tmp = self.path + ".tmp"
-        self._f = open(self._tmp, "wb")
-        self._f.write(MAGIC + np.uint64(kind).tobytes())
+        self.compress = compress
+        if hasattr(path, "write"):
+            self.path, self._tmp, self._f = None, None, path
+        else:
+            self.path = os.fspath(path)
+            self._tmp = self.path + ".tmp"
+            self._f = open(self._tmp, "wb")
+        self._f.write(MAGIC + np.uint64(kind | (COMPRESSED if compress else 0)).tobytes())
         self._offset = 16
         self._index: list[tuple[int, int, int, int]] = []
         self.entries = 0
@@ -122,18 +140,23 @@ class RunWriter:
             parts += [lengths, b.data]
             data_bytes = b.data.shape[0]
         head = np.array([n, data_bytes], np.uint64)
+        if self.compress:
+            payload = _compress(parts)
+            parts = [np.array([len(payload)], np.uint64), np.frombuffer(payload, np.uint8)]
         self._index.append((self._offset, n, int(b.keys[0]), int(b.keys[-1])))
         for part in [head, *parts]:
             self._f.write(np.ascontiguousarray(part).data)
             self._offset += part.nbytes
         self.entries += n
 
-    def close(self) -> str:
+    def close(self) -> str | None:
         """Write the footer, fsync and rename: the run exists only once complete."""
         index = np.array(self._index, np.uint64).reshape(-1, 4)
         self._f.write(index.tobytes())
         trailer = np.array([len(self._index), self.entries, self._offset], np.uint64)
         self._f.write(trailer.tobytes() + MAGIC)
+        if self.path is None:
+            return None
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
@@ -141,11 +164,49 @@ class RunWriter:
         return self.path
 
     def abort(self) -> None:
+        if self.path is None:
+            return
         self._f.close()
         try:
             os.unlink(self._tmp)
         except OSError:
             pass
+
+
+def run_bytes(blocks, kind: int) -> bytes:
+    """A compressed run of sorted ``blocks`` as bytes: what a task sends another."""
+    out = io.BytesIO()
+    writer = RunWriter(out, kind, compress=True)
+    for block in blocks:
+        if len(block):
+            writer.write(block)
+    writer.close()
+    return out.getvalue()
+
+
+def _compress(parts: list[np.ndarray]) -> bytes:
+    """keys (as differences), counts, lengths transposed, then the data: one zstd frame."""
+    import zstandard
+
+    keys = parts[0]
+    delta = np.diff(keys, prepend=keys[:1]) if len(keys) else keys
+    if len(keys):
+        delta[0] = keys[0]
+    arrays = [delta, *parts[1:3]]
+    raw = b"".join(_transposed(a) for a in arrays)
+    if len(parts) > 3:
+        raw += parts[3].tobytes()
+    return zstandard.ZstdCompressor(level=3).compress(raw)
+
+
+def _transposed(a: np.ndarray) -> bytes:
+    return a.view(np.uint8).reshape(-1, a.itemsize).T.tobytes()
+
+
+def _untransposed(raw, at: int, n: int, dtype) -> np.ndarray:
+    size = np.dtype(dtype).itemsize
+    t = np.frombuffer(raw, np.uint8, n * size, at).reshape(size, n)
+    return np.ascontiguousarray(t.T).view(dtype).reshape(n)
 
 
 def write_run(path: str | os.PathLike, kind: int, block: Block) -> str:
@@ -161,27 +222,34 @@ def write_run(path: str | os.PathLike, kind: int, block: Block) -> str:
 
 class RunFile:
     """A run on disk, read block by block (never mapped: pages read once stay out
-    of the resident memory)."""
+    of the resident memory); or, given bytes (``run_bytes``), a run in memory."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = os.fspath(path)
-        with open(self.path, "rb") as f:
+    def __init__(self, path):
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            self.path, self._bytes = None, path
+        else:
+            self.path, self._bytes = os.fspath(path), None
+        with self._open() as f:
             head = f.read(16)
             f.seek(-_TRAILER, os.SEEK_END)
             trailer = f.read(_TRAILER)
             if head[:8] != MAGIC or trailer[24:] != MAGIC:
-                raise ValueError(f"{self.path} is not a complete run file")
-            self.kind = int(np.frombuffer(head[8:], np.uint64)[0])
+                raise ValueError(f"{self.path or 'data'} is not a complete run file")
+            kind = int(np.frombuffer(head[8:], np.uint64)[0])
+            self.kind, self.compressed = kind & ~COMPRESSED, bool(kind & COMPRESSED)
             n_blocks, self.entries, footer = np.frombuffer(trailer[:24], np.uint64).tolist()
             f.seek(footer)
             self.index = np.frombuffer(f.read(32 * n_blocks), np.uint64).reshape(-1, 4)
+
+    def _open(self):
+        return io.BytesIO(self._bytes) if self.path is None else open(self.path, "rb")
 
     def __len__(self) -> int:
         return self.entries
 
     @property
     def size(self) -> int:
-        return os.path.getsize(self.path)
+        return len(self._bytes) if self.path is None else os.path.getsize(self.path)
 
     def sample_keys(self) -> np.ndarray:
         """The first key of every block: a sample for choosing key ranges."""
@@ -190,7 +258,7 @@ class RunFile:
     def blocks(self, lo: int = 0, hi: int | None = None):
         """The blocks of entries with lo <= key < hi (hi None: no upper bound)."""
         index = self.index
-        with open(self.path, "rb") as f:
+        with self._open() as f:
             for b in range(index.shape[0]):
                 offset, n, first, last = (int(v) for v in index[b])
                 if last < lo or (hi is not None and first >= hi):
@@ -206,12 +274,27 @@ class RunFile:
         f.seek(offset)
         head = np.frombuffer(f.read(16), np.uint64)
         data_bytes = int(head[1])
+        if self.compressed:
+            return self._read_compressed(f, n, data_bytes)
         raw = f.read(16 * n + (4 * n + data_bytes if self.kind == PIECES else 0))
         keys = np.frombuffer(raw, np.uint64, n)
         counts = np.frombuffer(raw, np.int64, n, 8 * n)
         if self.kind == NGRAMS:
             return Block(keys, counts)
         lengths = np.frombuffer(raw, np.uint32, n, 16 * n)
+        data = np.frombuffer(raw, np.uint8, data_bytes, 20 * n)
+        return Block(keys, counts, np.cumsum(lengths, dtype=np.int64), data)
+
+    def _read_compressed(self, f, n: int, data_bytes: int) -> Block:
+        import zstandard
+
+        size = int(np.frombuffer(f.read(8), np.uint64)[0])
+        raw = zstandard.ZstdDecompressor().decompress(f.read(size))
+        keys = np.cumsum(_untransposed(raw, 0, n, np.uint64), dtype=np.uint64)
+        counts = _untransposed(raw, 8 * n, n, np.int64)
+        if self.kind == NGRAMS:
+            return Block(keys, counts)
+        lengths = _untransposed(raw, 16 * n, n, np.uint32)
         data = np.frombuffer(raw, np.uint8, data_bytes, 20 * n)
         return Block(keys, counts, np.cumsum(lengths, dtype=np.int64), data)
 

@@ -1,0 +1,334 @@
+"""Training on a cluster: the phases as map and merge tasks over shards of the corpus.
+
+The corpus is cut into shards at document boundaries (``Corpus.shards``), so the
+shards hold exactly the documents, and so the chunks, of a run on one machine;
+counts are sums over chunks, so they do not depend on how the work is split.
+
+1. ``count_ngrams_task`` per shard: its slices counted (spilling within the task
+   as on one machine) and cut into ``parts`` sorted runs by 2-byte prefix, each
+   a compressed run file (``runs.run_bytes``);
+2. ``merge_ngrams_task`` per part: that part's runs from every shard merged, the
+   n-grams kept as ``merge_ngrams`` keeps them; the client adds them up;
+3. the client shares the kept n-grams once per worker (the engine's broadcast);
+   each worker builds the language model from them once (``_cached``);
+4. ``count_pieces_task`` per shard: pieces counted under the model, cut into
+   ``parts`` runs by ranges of piece keys;
+5. ``merge_pieces_task`` per part: kept pieces to the client, the pieces to
+   re-split stay with the engine;
+6. ``resplit_task`` per part re-splits those with the kept pieces' tokenizer
+   where they are; the client adds up the counts and cuts to each size.
+
+A task is a function of its arguments alone, so the engine may run it again
+anywhere (after a worker died) with the same result.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from .runs import NGRAMS, PIECES, Block, RunFile, concat, run_bytes
+
+#: A shard is at most this large, so that many tasks share the work and a task's
+#: tables stay small; and at least MIN_SHARD_BYTES, so that tasks are not all overhead.
+MAX_SHARD_BYTES = 256 << 20
+MIN_SHARD_BYTES = 1 << 20
+
+
+@dataclass
+class Job:
+    """What every task needs: the corpus reader, the trainer's parameters, the number of
+    parts each merge is cut into, and a task's memory budget (None: a quarter of
+    the worker's available memory)."""
+
+    corpus: object
+    params: dict
+    parts: int
+    memory: int | None
+
+    def trainer(self):
+        from ..trainer import Trainer
+
+        return Trainer(**self.params)
+
+
+@dataclass
+class Stats:
+    """What a cluster training did: tasks run, and the bytes of every result that one task
+    handed another or the client (an upper bound on what crossed the network)."""
+
+    shards: int = 0
+    parts: int = 0
+    tasks: int = 0
+    moved: int = 0
+    shared: int = 0
+
+
+def train(trainer, corpus, engine, max_memory: int | None = None,
+          shard_bytes: int | None = None, parts: int | None = None) -> Stats:
+    """Train ``trainer`` on ``corpus`` (a ``Corpus``) with ``engine``'s workers: sets
+    ``trainer.pieces``, ``total_bytes`` and ``timings`` as ``Trainer.train`` does."""
+    from ..errors import InputError
+    from .prune import Splitter, cut_to_sizes, vocabulary
+
+    slots = engine.slots
+    if shard_bytes is None:
+        shard_bytes = min(MAX_SHARD_BYTES,
+                          max(MIN_SHARD_BYTES, corpus.size_bytes // (2 * slots) + 1))
+    shards = corpus.shards(shard_bytes)
+    parts = parts or slots
+    job = Job(corpus, trainer._params(), parts, max_memory)
+    stats = Stats(shards=len(shards), parts=parts)
+    timings = trainer.timings
+
+    t = time.perf_counter()
+    counted = [engine.submit(count_ngrams_task, job, shard, returns=parts + 1)
+               for shard in shards]
+    metas = _wait(engine, [c[0] for c in counted], shards, "Count Ngrams")
+    total = sum(m[0] for m in metas)
+    stats.moved += sum(sum(m[1]) for m in metas)
+    timings["count ngrams"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    merged = [engine.submit(merge_ngrams_task, job, *[c[1 + p] for c in counted])
+              for p in range(parts)]
+    del counted
+    results = engine.gather(merged)
+    stats.moved += sum(len(r[1]) for r in results)
+    byte_counts = sum(r[0] for r in results)
+    kept = [r[1] for r in results]
+    timings["merge ngrams"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    model = (uuid.uuid4().hex, byte_counts, kept, total)
+    stats.shared += sum(len(k) for k in kept)
+    lm = engine.share(model)
+    del model, kept, results
+    timings["build lm"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    counted = [engine.submit(count_pieces_task, job, lm, shard, returns=parts + 1)
+               for shard in shards]
+    metas = _wait(engine, [c[0] for c in counted], shards, "Count Pieces")
+    second = sum(m[0] for m in metas)
+    stats.moved += sum(sum(m[1]) for m in metas)
+    if second != total:
+        raise InputError(f"the corpus gave {total} bytes of text the first time and "
+                         f"{second} the second: leave it alone until the model is written")
+    del lm
+    timings["count pieces"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    merged = [engine.submit(merge_pieces_task, job, *[c[1 + p] for c in counted], returns=2)
+              for p in range(parts)]
+    del counted
+    kept_runs = engine.gather([m[0] for m in merged])
+    stats.moved += sum(map(len, kept_runs))
+    kept = concat([b for run in kept_runs for b in RunFile(run).blocks()], PIECES)
+    del kept_runs
+    timings["merge pieces"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pieces, counts = vocabulary(kept)
+    del kept
+    shared = (uuid.uuid4().hex, _pack_pieces(pieces), counts)
+    stats.shared += len(shared[1])
+    vocab = engine.share(shared)
+    splits = engine.gather([engine.submit(resplit_task, vocab, m[1]) for m in merged])
+    stats.moved += sum(s.nbytes for s in splits)
+    del merged
+    counts = counts + sum(splits)
+    trainer.pieces = cut_to_sizes(Splitter(pieces, 1), counts, trainer.max_vocab_size)
+    timings["prune pieces"] = time.perf_counter() - t
+    trainer.total_bytes = total
+    stats.tasks = 2 * len(shards) * (parts + 2) + 4 * parts
+    return stats
+
+
+def _wait(engine, handles: list, shards: list, desc: str) -> list:
+    """The results of ``handles``, one per shard, with a progress bar in bytes of shards."""
+    from .batches import Progress
+
+    bar = Progress(desc, None).bar
+    bar.total = sum(s.nbytes for s in shards)
+    try:
+        for i in engine.each_done(handles):
+            bar.update(shards[i].nbytes)
+    finally:
+        bar.close()
+    return engine.gather(handles)
+
+
+# -- the tasks (top-level functions of their arguments: the engine may rerun them) -------
+
+def count_ngrams_task(job: Job, shard) -> tuple:
+    """A shard's slices as ``job.parts`` compressed runs, after (bytes of text, run sizes)."""
+    from .spill import Spill
+    from .workdir import WorkDirs
+
+    trainer = job.trainer()
+    workdirs = WorkDirs(None, {}, None)
+    try:
+        spill = Spill(_budget(job), workdirs, "ngrams", NGRAMS)
+        runs, total = trainer.count_ngrams(job.corpus.shard_texts(shard), 1, spill)
+        parts = _partition(runs, NGRAMS, job.parts, _ngram_parts)
+    finally:
+        workdirs.remove()
+    return ((total, [len(p) for p in parts]), *parts)
+
+
+def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[np.ndarray, bytes]:
+    """One part's runs merged: (counts of the 256 bytes in it, the kept n-grams of orders
+    >= 2 as a compressed run, keys big-endian)."""
+    from ..trainer import _fan_in
+    from .ngram_counts import merge_ngrams
+    from .spill import Spill
+    from .workdir import WorkDirs
+
+    workdirs = WorkDirs(None, {}, None)
+    try:
+        spill = Spill(_budget(job), workdirs, "ngrams", NGRAMS)
+        keys, counts = merge_ngrams([RunFile(r) for r in runs if r], job.params["order"],
+                                    job.params["min_count"], 1, _fan_in(spill.allowance, 1),
+                                    spill)
+    finally:
+        workdirs.remove()
+    rest = keys[256:].byteswap()  # sorted, they compress to a few bytes each
+    order = np.argsort(rest)
+    return counts[:256], run_bytes([Block(rest[order], counts[256:][order])], NGRAMS)
+
+
+def count_pieces_task(job: Job, model: tuple, shard) -> tuple:
+    """A shard's pieces under the n-gram model as ``job.parts`` compressed runs, after
+    (bytes of text, run sizes)."""
+    from .spill import Spill
+    from .workdir import WorkDirs
+
+    trainer = job.trainer()
+    lm = _cached(model[0], lambda: _language_model(trainer, model))
+    workdirs = WorkDirs(None, {}, None)
+    try:
+        spill = Spill(_budget(job), workdirs, "pieces", PIECES)
+        runs, total = trainer.count_pieces(job.corpus.shard_texts(shard), lm, 1, spill)
+        parts = _partition(runs, PIECES, job.parts, _piece_parts)
+    finally:
+        workdirs.remove()
+    return ((total, [len(p) for p in parts]), *parts)
+
+
+def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
+    """One part's runs merged: (kept pieces, pieces to re-split), as compressed runs."""
+    from ..trainer import _fan_in
+    from .piece_counts import merge_pieces, resplit_blocks
+    from .spill import Spill
+    from .workdir import WorkDirs
+
+    workdirs = WorkDirs(None, {}, None)
+    try:
+        spill = Spill(_budget(job), workdirs, "pieces", PIECES)
+        kept, dropped = merge_pieces([RunFile(r) for r in runs if r], job.params["min_count"],
+                                     job.params["max_piece_length"], 1,
+                                     _fan_in(spill.allowance, 1), spill)
+        return run_bytes([kept], PIECES), run_bytes(resplit_blocks(dropped), PIECES)
+    finally:
+        workdirs.remove()
+
+
+def resplit_task(vocab: tuple, dropped: bytes) -> np.ndarray:
+    """Counts added to each piece of the vocabulary by re-splitting the pieces ``dropped``
+    with its tokenizer (weighted by their counts)."""
+    from .prune import Splitter
+
+    token, packed, counts = vocab
+    splitter = _cached(token, lambda: Splitter(_unpack_pieces(packed), 1))
+    blocks = RunFile(dropped).blocks() if dropped else []
+    return splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
+                              ((b.data, b.ends, b.counts) for b in blocks))
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _budget(job: Job) -> int:
+    from .spill import default_budget
+
+    return job.memory or default_budget()
+
+
+def _partition(runs: list, kind: int, parts: int, part_of) -> list[bytes]:
+    """The sum of ``runs`` cut into ``parts`` compressed runs by ``part_of(keys, parts)``."""
+    from .merge import merge
+    from .piece_counts import _select
+
+    cut: list[list[Block]] = [[] for _ in range(parts)]
+    for block in merge(runs, kind):
+        which = part_of(block.keys, parts)
+        for p in range(parts):
+            mask = which == p
+            if mask.any():
+                cut[p].append(Block(block.keys[mask], block.counts[mask]) if kind == NGRAMS
+                              else _select(block, mask))
+    return [run_bytes(blocks, kind) if blocks else b"" for blocks in cut]
+
+
+def _ngram_parts(keys: np.ndarray, parts: int) -> np.ndarray:
+    """The part of each slice: a hash of its first two bytes, so that every n-gram of
+    order >= 2 is counted whole in one part."""
+    prefix = (keys >> np.uint64(48)) * np.uint64(0x9E3779B97F4A7C15)
+    return ((prefix >> np.uint64(32)) * np.uint64(parts)) >> np.uint64(32)
+
+
+def _piece_parts(keys: np.ndarray, parts: int) -> np.ndarray:
+    """The part of each piece: ranges of keys in order (keys are hashes: even parts), so
+    that the parts one after the other are the pieces in the order of one machine."""
+    return ((keys >> np.uint64(32)) * np.uint64(parts)) >> np.uint64(32)
+
+
+def _language_model(trainer, model: tuple):
+    """The n-gram model from the shared kept n-grams (as ``Trainer.build_lm``)."""
+    _, byte_counts, kept, total = model
+    blocks = [b for run in kept if run for b in RunFile(run).blocks()]
+    rest = concat(blocks, NGRAMS) if blocks else Block(np.empty(0, np.uint64),
+                                                        np.empty(0, np.int64))
+    keys = np.empty(256 + len(rest), np.uint64)
+    counts = np.empty(256 + len(rest), np.int64)
+    keys[:256] = np.arange(256, dtype=np.uint64) | (np.uint64(1) << np.uint64(56))
+    counts[:256] = byte_counts
+    keys[256:] = rest.keys.byteswap()
+    counts[256:] = rest.counts
+    return trainer.build_lm(keys, counts, total)
+
+
+#: One object per kind built from a shared value, per worker process: the language
+#: model, the tokenizer of the kept pieces. Keyed by the value's token.
+_CACHE: dict = {}
+
+
+def _cached(token: str, build):
+    value = _CACHE.get(token)
+    if value is None:
+        _CACHE.clear()  # the previous training's
+        value = _CACHE[token] = build()
+    return value
+
+
+def _pack_pieces(pieces: list[bytes]) -> bytes:
+    """Pieces as one compressed buffer: lengths, then the bytes."""
+    import zstandard
+
+    lengths = np.fromiter(map(len, pieces), np.uint32, len(pieces))
+    raw = np.uint64(len(pieces)).tobytes() + lengths.tobytes() + b"".join(pieces)
+    return zstandard.ZstdCompressor(level=3).compress(raw)
+
+
+def _unpack_pieces(packed: bytes) -> list[bytes]:
+    import zstandard
+
+    raw = zstandard.ZstdDecompressor().decompress(packed)
+    n = int(np.frombuffer(raw, np.uint64, 1)[0])
+    lengths = np.frombuffer(raw, np.uint32, n, 8)
+    ends = np.cumsum(lengths, dtype=np.int64) + 8 + 4 * n
+    starts = ends - lengths
+    return [raw[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
