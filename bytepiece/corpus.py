@@ -186,6 +186,8 @@ class Corpus:
         the shards' texts are the corpus's texts."""
         out = []
         for path, size, mtime in self.fingerprint():
+            if not is_url(path):  # workers elsewhere have other working folders
+                path = os.path.abspath(path)
             if not self._splittable(path):
                 out.append(Shard(path, 0, None, size, mtime))
                 continue

@@ -239,3 +239,18 @@ def _second_of_composition() -> frozenset[str]:
             if len(parts) == 2:
                 seconds.add(chr(int(parts[1], 16)))
     return frozenset(seconds)
+
+
+def long_line_ids(tokenizer, line, decode: Callable[[bytes, int], str], alpha: float = -1.0,
+                  window: int | None = None):
+    """The int32 ids of a ``blocks.LongLine`` in parts, as encoding the line whole gives
+    them, in bounded memory; ``decode(data, offset in the line)`` makes its text. The
+    segmenter comes last, so a caller can read its ``forced_cuts`` (the window was cut
+    where the segmentation was still undecided)."""
+    segmenter = LongChunkSegmenter.of(tokenizer, alpha, window or WINDOW_BYTES)
+    for text in iter_nfc(iter_utf8(line.pieces(), decode)):
+        ids = segmenter.feed(text.encode())
+        if ids.shape[0]:
+            yield ids
+    yield segmenter.finish()
+    yield segmenter

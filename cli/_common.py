@@ -112,18 +112,17 @@ def long_line_ids(tokenizer, line: LongLine, errors: str, alpha: float = -1.0,
     """The int32 ids of a LongLine in parts, as encoding the line whole gives them,
     in bounded memory (see ``bytepiece.streaming``); a warning on stderr if the
     window had to be cut where the segmentation was still undecided."""
-    from bytepiece.streaming import WINDOW_BYTES, LongChunkSegmenter, iter_nfc, iter_utf8
-
-    segmenter = LongChunkSegmenter.of(tokenizer, alpha, window or WINDOW_BYTES)
+    from bytepiece.streaming import long_line_ids as ids_of
 
     def decode(data: bytes, offset: int) -> str:
         return decode_text(data, line.name, line.offset + offset, errors)
 
-    for text in iter_nfc(iter_utf8(line.pieces(), decode)):
-        ids = segmenter.feed(text.encode())
-        if ids.shape[0]:
-            yield ids
-    yield segmenter.finish()
+    segmenter = None
+    for item in ids_of(tokenizer, line, decode, alpha, window):  # lazily: bounded memory
+        if hasattr(item, "forced_cuts"):
+            segmenter = item
+        else:
+            yield item
     if segmenter.forced_cuts:
         sys.stderr.write(
             f"bytepiece: warning: {line.name}: the {line.length}-byte line at byte "

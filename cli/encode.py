@@ -32,7 +32,11 @@ _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
               help="Threads to encode with [default: every core].")
 @click.option("--errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
               show_default=True, help="What to do with bytes that are not UTF-8.")
-def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
+@click.option("--cluster", metavar="URL", default=None,
+              help="Encode on a Dask or Ray cluster (URLs as for train): with --format bin|npy "
+                   "and -o OUT_DIR, the workers write one array per shard of the FILEs, "
+                   "and OUT_DIR/index.tsv lists them (shard, documents, tokens, bytes).")
+def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, cluster):
     """Encode FILEs (or stdin) into one line of ids per input line.
 
     Every line keeps its newline, so decoding the output gives back the NFC
@@ -44,7 +48,12 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors):
       bytepiece encode -m model.json --format pieces corpus.txt
       bytepiece encode -m model.json corpus.txt | bytepiece decode -m model.json
       bytepiece encode -m model.json --format npy --eos -o tokens.npy corpus.txt
+      bytepiece encode -m model.json --format npy -o tokens/ --cluster tcp://head:8786 data/
     """
+    if cluster is not None:
+        from ._encode_cluster import encode_on_cluster
+
+        return encode_on_cluster(model, files, fmt, output, bos, eos, alpha, errors, cluster)
     import numpy as np
 
     from bytepiece.normalize import nfc

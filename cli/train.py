@@ -82,10 +82,16 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
               help="Where spilled runs go [default: the system's temporary folder]. Removed "
                    "when done; a run killed outright resumes from it when started again "
                    "with the same command.")
+@click.option("--cluster", metavar="URL", default=None,
+              help="Train on a cluster: tcp://HOST:PORT or dask://HOST:PORT (a Dask "
+                   "scheduler), ray://HOST:PORT (Ray Client) or ray:auto (the Ray cluster "
+                   "of this machine). Every worker must read the CORPUS (a shared file "
+                   "system, or fsspec URLs like s3://...); the model is the same. "
+                   "--max-memory is then each task's budget.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def command(corpus, output, vocab_size, order, min_count, max_piece_length, isolate_digits,
             ensure_unicode, docs, jsonl_field, text_column, errors, workers, max_memory, tmp_dir,
-            quiet):
+            cluster, quiet):
     """Train a BytePiece model on the CORPUS: files, folders (every file in them,
     recursively, hidden ones skipped) or glob patterns (quoted: '*', '**', '?').
 
@@ -101,6 +107,9 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
       bytepiece train 'shards/**/*.jsonl.zst' --jsonl-field text -o m.json --vocab-size 32000
       bytepiece train wiki.parquet --text-column text -o m.json --vocab-size 32000
       bytepiece train big/ -o m.json --vocab-size 32000 --max-memory 1G --tmp-dir /scratch
+      bytepiece train /shared/corpus/ -o m.json --vocab-size 32000 --cluster tcp://head:8786
+      bytepiece train 's3://bucket/data/*.jsonl.zst' --jsonl-field text -o m.json \\
+          --vocab-size 32000 --cluster ray:auto
     """
     from bytepiece import BytePieceError, Trainer
 
@@ -126,7 +135,7 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     start = time.perf_counter()
     try:
         trainer.train(texts, workers=workers or os.cpu_count() or 1, max_memory=max_memory,
-                      tmp_dir=tmp_dir)
+                      tmp_dir=tmp_dir, cluster=cluster)
     except BytePieceError as e:
         raise click.ClickException(str(e)) from None
     if trainer.total_bytes == 0:
@@ -172,11 +181,18 @@ def _summary(trainer, paths, texts, elapsed, workers):
     resumed = " (resumed from an unfinished run)" if trainer.resumed else ""
     err.write(f"trained on {trainer.total_bytes / 1e6:.1f} MB in {elapsed:.1f}s{resumed} "
               f"({phases})\n")
-    spills = trainer.spills.get("ngrams", 0) + trainer.spills.get("pieces", 0)
-    disk = f", {format_size(trainer.temp_disk)} of temporary disk at most" if spills else ""
-    err.write(f"memory budget {format_size(trainer.memory_budget)}, peak memory "
-              f"{format_size(peak)}, spilled {trainer.spills.get('ngrams', 0)} n-gram and "
-              f"{trainer.spills.get('pieces', 0)} piece runs{disk}\n")
+    stats = trainer.cluster_stats
+    if stats is not None:
+        err.write(f"on the cluster: {stats.shards} shards, {stats.parts} parts per merge, "
+                  f"{stats.tasks} tasks; {format_size(stats.moved)} passed between tasks, "
+                  f"{format_size(stats.shared)} shared with every worker; peak memory here "
+                  f"{format_size(peak)}\n")
+    else:
+        spills = trainer.spills.get("ngrams", 0) + trainer.spills.get("pieces", 0)
+        disk = f", {format_size(trainer.temp_disk)} of temporary disk at most" if spills else ""
+        err.write(f"memory budget {format_size(trainer.memory_budget)}, peak memory "
+                  f"{format_size(peak)}, spilled {trainer.spills.get('ngrams', 0)} n-gram and "
+                  f"{trainer.spills.get('pieces', 0)} piece runs{disk}\n")
     sample = "the training text" if n_bytes < SUMMARY_SAMPLE_BYTES else \
         f"the first {n_bytes / 1e6:.0f} MB of the training text"
     for path, pieces, n in zip(paths, trainer.pieces, tokens):
