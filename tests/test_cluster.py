@@ -228,3 +228,41 @@ def test_ray_encodes_the_same_ids(ray_cluster, encode_model, tmp_path):
     assert len(results) > 3 and results == read_index(tmp_path / "o")
     joined = np.concatenate([np.load(tmp_path / "o" / r.file) for r in results])
     assert np.array_equal(joined, np.load(tmp_path / "one.npy"))
+
+
+def test_a_ray_worker_killed_while_counting_changes_nothing(ray_cluster, local_model, tmp_path,
+                                                            monkeypatch):
+    """SIGKILL a Ray worker process while it runs a count task: Ray runs the task again."""
+    import psutil
+
+    import bytepiece.training.batches as batches
+
+    killed = []
+
+    def kill_a_counting_worker():
+        for proc in psutil.process_iter(["cmdline"]):
+            line = " ".join(proc.info["cmdline"] or [])
+            if line.startswith("ray::count_ngrams_task"):
+                proc.kill()
+                killed.append(proc.pid)
+                return
+
+    class KillingProgress(batches.Progress):
+        def __init__(self, desc, texts, unit="B"):
+            super().__init__(desc, texts, unit)
+            if desc == "Count Ngrams":
+                update = self.bar.update
+
+                def kill_once(n):
+                    if not killed:
+                        kill_a_counting_worker()
+                    update(n)
+
+                self.bar.update = kill_once
+
+    monkeypatch.setattr(batches, "Progress", KillingProgress)
+    trainer = Trainer(max_vocab_size=SIZES)
+    trainer.train(Corpus(FILES), cluster=ray_cluster, shard_bytes=1 << 16, parts=2)
+    assert killed, "no worker was counting when the first shard was done"
+    assert not psutil.pid_exists(killed[0])
+    assert _model_bytes(trainer, tmp_path, "k.json") == local_model

@@ -185,17 +185,14 @@ def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[np.ndarray, bytes]:
     >= 2 as a compressed run, keys big-endian)."""
     from ..trainer import _fan_in
     from .ngram_counts import merge_ngrams
-    from .spill import Spill
-    from .workdir import WorkDirs
 
-    workdirs = WorkDirs(None, {}, None)
+    spill = _MergeSpill(job)
     try:
-        spill = Spill(_budget(job), workdirs, "ngrams", NGRAMS)
         keys, counts = merge_ngrams([RunFile(r) for r in runs if r], job.params["order"],
                                     job.params["min_count"], 1, _fan_in(spill.allowance, 1),
                                     spill)
     finally:
-        workdirs.remove()
+        spill.workdirs.remove()
     rest = keys[256:].byteswap()  # sorted, they compress to a few bytes each
     order = np.argsort(rest)
     return counts[:256], run_bytes([Block(rest[order], counts[256:][order])], NGRAMS)
@@ -223,18 +220,15 @@ def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
     """One part's runs merged: (kept pieces, pieces to re-split), as compressed runs."""
     from ..trainer import _fan_in
     from .piece_counts import merge_pieces, resplit_blocks
-    from .spill import Spill
-    from .workdir import WorkDirs
 
-    workdirs = WorkDirs(None, {}, None)
+    spill = _MergeSpill(job)
     try:
-        spill = Spill(_budget(job), workdirs, "pieces", PIECES)
         kept, dropped = merge_pieces([RunFile(r) for r in runs if r], job.params["min_count"],
                                      job.params["max_piece_length"], 1,
                                      _fan_in(spill.allowance, 1), spill)
         return run_bytes([kept], PIECES), run_bytes(resplit_blocks(dropped), PIECES)
     finally:
-        workdirs.remove()
+        spill.workdirs.remove()
 
 
 def resplit_task(vocab: tuple, dropped: bytes) -> np.ndarray:
@@ -250,6 +244,23 @@ def resplit_task(vocab: tuple, dropped: bytes) -> np.ndarray:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+class _MergeSpill:
+    """What a merge asks of a ``Spill``: the allowance and a folder for the runs of fan-in
+    passes (a task's own, removed at its end; nothing to resume from)."""
+
+    def __init__(self, job: Job):
+        from ..memory import resident_bytes
+        from .spill import RESERVE
+        from .workdir import WorkDirs
+
+        budget = _budget(job)
+        self.allowance = max(budget - resident_bytes() - RESERVE, budget // 4)
+        self.workdirs = WorkDirs(None, {}, None)
+
+    def replaced(self, group: list, run) -> None:
+        pass
+
 
 def _budget(job: Job) -> int:
     from .spill import default_budget
