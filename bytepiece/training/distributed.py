@@ -8,9 +8,11 @@ counts are sums over chunks, so they do not depend on how the work is split.
    as on one machine) and cut into ``parts`` sorted runs by 2-byte prefix, each
    a compressed run file (``runs.run_bytes``);
 2. ``merge_ngrams_task`` per part: that part's runs from every shard merged, the
-   n-grams kept as ``merge_ngrams`` keeps them; the client adds them up;
-3. the client shares the kept n-grams once per worker (the engine's broadcast);
-   each worker builds the language model from them once (``_cached``);
+   n-grams kept as ``merge_ngrams`` keeps them; only the counts of single bytes
+   (summed over parts) come to the client;
+3. the kept n-grams go from the merges to every worker (each fetches a part once,
+   the engine moving it), and each worker builds the language model once
+   (``_cached``);
 4. ``count_pieces_task`` per shard: pieces counted under the model, cut into
    ``parts`` runs by ranges of piece keys;
 5. ``merge_pieces_task`` per part: kept pieces to the client, the pieces to
@@ -24,6 +26,7 @@ anywhere (after a worker died) with the same result.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -93,24 +96,24 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     timings["count ngrams"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    merged = [engine.submit(merge_ngrams_task, job, *[c[1 + p] for c in counted])
+    merged = [engine.submit(merge_ngrams_task, job, *[c[1 + p] for c in counted], returns=2)
               for p in range(parts)]
     del counted
-    results = engine.gather(merged)
-    stats.moved += sum(len(r[1]) for r in results)
-    byte_counts = sum(r[0] for r in results)
-    kept = [r[1] for r in results]
+    metas = engine.gather([m[0] for m in merged])
+    byte_counts = sum(m[0] for m in metas)
     timings["merge ngrams"] = time.perf_counter() - t
 
+    # the kept n-grams go from the merges to the workers as they are, without this
+    # machine: each worker fetches every part once and builds the model from them once
     t = time.perf_counter()
-    model = (uuid.uuid4().hex, byte_counts, kept, total)
-    stats.shared += sum(len(k) for k in kept)
-    lm = engine.share(model)
-    del model, kept, results
+    model = (uuid.uuid4().hex, byte_counts, total)
+    kept = [m[1] for m in merged]
+    stats.shared += sum(m[1] for m in metas)
+    del merged
     timings["build lm"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    counted = [engine.submit(count_pieces_task, job, lm, shard, returns=parts + 1)
+    counted = [engine.submit(count_pieces_task, job, model, shard, *kept, returns=parts + 1)
                for shard in shards]
     metas = _wait(engine, [c[0] for c in counted], shards, "Count Pieces")
     second = sum(m[0] for m in metas)
@@ -118,7 +121,7 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     if second != total:
         raise InputError(f"the corpus gave {total} bytes of text the first time and "
                          f"{second} the second: leave it alone until the model is written")
-    del lm
+    del kept
     timings["count pieces"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -138,10 +141,12 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     stats.shared += len(shared[1])
     vocab = engine.share(shared)
     splits = engine.gather([engine.submit(resplit_task, vocab, m[1]) for m in merged])
-    stats.moved += sum(s.nbytes for s in splits)
+    stats.moved += sum(map(len, splits))
     del merged
-    counts = counts + sum(splits)
-    trainer.pieces = cut_to_sizes(Splitter(pieces, 1), counts, trainer.max_vocab_size)
+    for packed in splits:
+        counts = counts + _unpack_counts(packed, len(counts))
+    threads = os.cpu_count() or 1
+    trainer.pieces = cut_to_sizes(Splitter(pieces, threads), counts, trainer.max_vocab_size)
     timings["prune pieces"] = time.perf_counter() - t
     trainer.total_bytes = total
     stats.tasks = 2 * len(shards) * (parts + 2) + 4 * parts
@@ -180,9 +185,9 @@ def count_ngrams_task(job: Job, shard) -> tuple:
     return ((total, [len(p) for p in parts]), *parts)
 
 
-def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[np.ndarray, bytes]:
-    """One part's runs merged: (counts of the 256 bytes in it, the kept n-grams of orders
-    >= 2 as a compressed run, keys big-endian)."""
+def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[tuple[np.ndarray, int], bytes]:
+    """One part's runs merged: ((counts of the 256 bytes in it, size of the run), the kept
+    n-grams of orders >= 2 as a compressed run, keys big-endian)."""
     from ..trainer import _fan_in
     from .ngram_counts import merge_ngrams
 
@@ -195,17 +200,19 @@ def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[np.ndarray, bytes]:
         spill.workdirs.remove()
     rest = keys[256:].byteswap()  # sorted, they compress to a few bytes each
     order = np.argsort(rest)
-    return counts[:256], run_bytes([Block(rest[order], counts[256:][order])], NGRAMS)
+    run = run_bytes([Block(rest[order], counts[256:][order])], NGRAMS)
+    return (counts[:256], len(run)), run
 
 
-def count_pieces_task(job: Job, model: tuple, shard) -> tuple:
+def count_pieces_task(job: Job, model: tuple, shard, *kept: bytes) -> tuple:
     """A shard's pieces under the n-gram model as ``job.parts`` compressed runs, after
-    (bytes of text, run sizes)."""
+    (bytes of text, run sizes). ``model``: (token, counts of the 256 bytes, bytes of
+    text); ``kept``: the merges' kept n-grams."""
     from .spill import Spill
     from .workdir import WorkDirs
 
     trainer = job.trainer()
-    lm = _cached(model[0], lambda: _language_model(trainer, model))
+    lm = _cached(model[0], lambda: _language_model(trainer, model, kept))
     workdirs = WorkDirs(None, {}, None)
     try:
         spill = Spill(_budget(job), workdirs, "pieces", PIECES)
@@ -231,16 +238,17 @@ def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
         spill.workdirs.remove()
 
 
-def resplit_task(vocab: tuple, dropped: bytes) -> np.ndarray:
+def resplit_task(vocab: tuple, dropped: bytes) -> bytes:
     """Counts added to each piece of the vocabulary by re-splitting the pieces ``dropped``
-    with its tokenizer (weighted by their counts)."""
+    with its tokenizer (weighted by their counts), compressed."""
     from .prune import Splitter
 
     token, packed, counts = vocab
     splitter = _cached(token, lambda: Splitter(_unpack_pieces(packed), 1))
     blocks = RunFile(dropped).blocks() if dropped else []
-    return splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
-                              ((b.data, b.ends, b.counts) for b in blocks))
+    added = splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
+                               ((b.data, b.ends, b.counts) for b in blocks))
+    return _pack_counts(added)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -297,9 +305,9 @@ def _piece_parts(keys: np.ndarray, parts: int) -> np.ndarray:
     return ((keys >> np.uint64(32)) * np.uint64(parts)) >> np.uint64(32)
 
 
-def _language_model(trainer, model: tuple):
-    """The n-gram model from the shared kept n-grams (as ``Trainer.build_lm``)."""
-    _, byte_counts, kept, total = model
+def _language_model(trainer, model: tuple, kept: tuple):
+    """The n-gram model from the merges' kept n-grams (as ``Trainer.build_lm``)."""
+    _, byte_counts, total = model
     blocks = [b for run in kept if run for b in RunFile(run).blocks()]
     rest = concat(blocks, NGRAMS) if blocks else Block(np.empty(0, np.uint64),
                                                         np.empty(0, np.int64))
@@ -323,6 +331,21 @@ def _cached(token: str, build):
         _CACHE.clear()  # the previous training's
         value = _CACHE[token] = build()
     return value
+
+
+def _pack_counts(counts: np.ndarray) -> bytes:
+    """int64 counts, mostly zero, compressed (bytes transposed)."""
+    import zstandard
+
+    raw = counts.astype(np.int64).view(np.uint8).reshape(-1, 8).T.tobytes()
+    return zstandard.ZstdCompressor(level=3).compress(raw)
+
+
+def _unpack_counts(packed: bytes, n: int) -> np.ndarray:
+    import zstandard
+
+    raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=8 * n)
+    return np.frombuffer(raw, np.uint8).reshape(8, n).T.copy().view(np.int64).reshape(n)
 
 
 def _pack_pieces(pieces: list[bytes]) -> bytes:
