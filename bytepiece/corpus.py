@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import zlib
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from .blocks import LongLine, split_blocks
 from .errors import InputError
@@ -199,20 +199,12 @@ class Corpus:
         and .zst), advancing ``bytes_read`` by the bytes consumed on disk."""
         raw, stat = self._open(path)
         with raw:
-            f, read_errors = _decompressing(raw, path)
             base = self.bytes_read
             n = 0
-            with f:
-                while True:
-                    try:
-                        data = f.read(BLOCK_BYTES)
-                    except read_errors as e:  # BadGzipFile is an OSError
-                        raise InputError(f"cannot read {path}: {_message(e)}") from None
-                    if not data:
-                        break
-                    n += len(data)
-                    self.bytes_read = base + min(raw.tell(), stat.st_size)
-                    yield data
+            for data in decompressed_reads(raw, path):
+                n += len(data)
+                self.bytes_read = base + min(raw.tell(), stat.st_size)
+                yield data
             self._check_unchanged(path, n)
             self.bytes_read = base + stat.st_size
 
@@ -220,7 +212,7 @@ class Corpus:
         try:
             return data.decode("utf-8", errors=self.errors)
         except UnicodeDecodeError as e:
-            where = " (decompressed)" if path.lower().endswith(COMPRESSED) else ""
+            where = " (decompressed)" if is_compressed(path) else ""
             raise InputError(
                 f"{path}: invalid UTF-8 at byte {offset + e.start}{where} "
                 f"(use --errors replace or --errors ignore to go on)") from None
@@ -309,6 +301,29 @@ def _split_lines(text: str) -> list[str]:
     if parts[-1]:
         lines.append(parts[-1])
     return lines
+
+
+def is_compressed(path: str) -> bool:
+    """Whether ``path`` names a compressed file (``.gz``, ``.zst``), read decompressed."""
+    return path.lower().endswith(COMPRESSED)
+
+
+def decompressed_reads(raw: BinaryIO, path: str, block_bytes: int | None = None
+                       ) -> Iterator[bytes]:
+    """The bytes of the open file ``raw`` in reads of about ``block_bytes`` (default
+    BLOCK_BYTES), decompressed when ``path`` ends in ``.gz`` or ``.zst``; a read that
+    fails (bad compressed data, an I/O error) is an InputError naming ``path``."""
+    f, read_errors = _decompressing(raw, path)
+    size = block_bytes or BLOCK_BYTES
+    with f:
+        while True:
+            try:
+                data = f.read(size)
+            except read_errors as e:  # BadGzipFile is an OSError
+                raise InputError(f"cannot read {path}: {_message(e)}") from None
+            if not data:
+                return
+            yield data
 
 
 def _is_parquet(path: str) -> bool:
