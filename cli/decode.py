@@ -193,24 +193,24 @@ def _npy_header(reads, name: str):
     import numpy as np
 
     buf = b""
-    need = 12
-    for chunk in reads:
-        buf += chunk
-        if len(buf) >= need:
-            break
+
+    def read_to(size: int) -> bytes:
+        nonlocal buf
+        while len(buf) < size:
+            chunk = next(reads, b"")
+            if not chunk:
+                break
+            buf += chunk
+        return buf
 
     def refuse(why: str):
         return click.ClickException(f"{name}: not a .npy token array ({why})")
 
-    if not buf.startswith(b"\x93NUMPY") or len(buf) < 10:
+    if not read_to(12).startswith(b"\x93NUMPY") or len(buf) < 10:
         raise refuse("no .npy header")
     size_bytes = 2 if buf[6] == 1 else 4
     header_end = 8 + size_bytes + int.from_bytes(buf[8:8 + size_bytes], "little")
-    for chunk in reads:
-        if len(buf) >= header_end:
-            break
-        buf += chunk
-    if len(buf) < header_end:
+    if len(read_to(header_end)) < header_end:
         raise refuse("the header is cut short")
     try:
         f = io.BytesIO(buf[:header_end])

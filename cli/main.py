@@ -65,7 +65,7 @@ def main(argv=None):
     _terminate_like_interrupt()
     announce("handlers")
     try:
-        status = cli.main(args=argv, prog_name="bytepiece", standalone_mode=False)
+        status = _run(argv)
         check_interrupted()
     except SystemExit:
         raise
@@ -74,6 +74,19 @@ def main(argv=None):
     if INTERRUPTED and argv is None:
         _exit_now(status)
     _exit(status)
+
+
+def _run(argv) -> int | None:
+    """Parse ``argv`` (default: the command line) and run its command; its status.
+
+    What ``cli.main(standalone_mode=False)`` does, less its handling of Ctrl-C,
+    which writes a blank line to stderr: ``_report`` says "interrupted" instead."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        with cli.make_context("bytepiece", args) as ctx:
+            return cli.invoke(ctx)
+    except click.exceptions.Exit as e:  # --help, --version
+        return e.exit_code
 
 
 def _report(e: BaseException) -> int:

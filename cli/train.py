@@ -144,8 +144,9 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     for path, pieces, size in zip(paths, trainer.pieces, trainer.max_vocab_size):
         if len(pieces) + 3 < size:
             sys.stderr.write(f"bytepiece: warning: {path}: vocabulary of {len(pieces) + 3} "
-                             f"ids, not {size}: the corpus gives no more pieces (more text "
-                             f"or a lower --min-count gives more)\n")
+                             f"ids, fewer than the {size} asked for (pieces that no "
+                             f"segmentation uses are dropped; more text or a lower "
+                             f"--min-count gives more)\n")
     if not quiet:
         _summary(trainer, paths, texts, time.perf_counter() - start, workers)
 
