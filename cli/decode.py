@@ -78,12 +78,20 @@ def command(model, files, fmt, output):
             ids, line_ends, bad = parse_id_lines(np.frombuffer(block, np.uint8), max_id)
             if bad >= 0:
                 line = first_line + block.count(b"\n", 0, bad)
-                token = block[bad:].split(None, 1)[0].decode(errors="replace")[:30]
-                raise click.ClickException(
-                    f"{name}: line {line}: {token!r} is not an id of this model (0..{max_id})")
+                raise click.ClickException(f"{name}: line {line}: {_token_at(block, bad)!r} "
+                                           f"is not an id of this model (0..{max_id})")
             raw = gather_pieces(ids, data, offsets).tobytes()
             out.write(_lossy(raw, ids, line_ends, offsets))
             bar.update(len(block))
+
+
+def _token_at(data: bytes, start: int) -> str:
+    """The token at ``start`` (up to the next space, tab, CR or newline, the separators
+    of lines of ids), as text of at most 30 characters, for an error message."""
+    end = start
+    while end < len(data) and end - start < 120 and data[end] not in b" \t\r\n":
+        end += 1
+    return data[start:end].decode(errors="replace")[:30]
 
 
 def _lossy(raw: bytes, ids, line_ends, offsets) -> bytes:
@@ -254,9 +262,9 @@ def _decode_long_line(out, tokenizer, line: LongLine, number: int) -> None:
             text, carry = text[:cut], text[cut:]
             ids, _, bad = parse_id_lines(np.frombuffer(text, np.uint8), max_id)
             if bad >= 0:
-                token = text[bad:].split(None, 1)[0].decode(errors="replace")[:30]
-                raise click.ClickException(f"{line.name}: line {number}: {token!r} is not an "
-                                           f"id of this model (0..{max_id})")
+                raise click.ClickException(f"{line.name}: line {number}: "
+                                           f"{_token_at(text, bad)!r} is not an id of this "
+                                           f"model (0..{max_id})")
             yield gather_pieces(ids, data, offsets).tobytes()
 
     for text in iter_utf8(piece_bytes(), lambda raw, _: raw.decode("utf-8", errors="ignore")):
