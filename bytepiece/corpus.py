@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import zlib
-from typing import Iterable, Iterator, NamedTuple
+from typing import BinaryIO, Iterable, Iterator, NamedTuple
 
 from .blocks import LongLine, split_blocks
 from .errors import InputError
@@ -299,33 +299,24 @@ class Corpus:
         on disk."""
         raw, size = self._open(path)
         with raw:
-            f, read_errors = _decompressing(raw, path)
             if start:
                 raw.seek(start)
-            left = (size if end is None else end) - start
+            stop = size if end is None else end
             base = self.bytes_read
             n = 0
-            with f:
-                while True:
-                    want = BLOCK_BYTES if end is None else min(BLOCK_BYTES, left - n)
-                    try:
-                        data = f.read(want) if want > 0 else b""
-                    except read_errors as e:  # BadGzipFile is an OSError
-                        raise InputError(f"cannot read {path}: {_message(e)}") from None
-                    if not data:
-                        break
-                    n += len(data)
-                    self.bytes_read = base + min(raw.tell() - start, size - start)
-                    yield data
+            for data in decompressed_reads(raw, path, limit=None if end is None else stop - start):
+                n += len(data)
+                self.bytes_read = base + min(raw.tell(), stop) - start
+                yield data
             if start == 0 and end is None:
                 self._check_unchanged(path, n)
-            self.bytes_read = base + (size if end is None else end) - start
+            self.bytes_read = base + stop - start
 
     def _decode(self, data: bytes, path: str, offset: int) -> str:
         try:
             return data.decode("utf-8", errors=self.errors)
         except UnicodeDecodeError as e:
-            where = " (decompressed)" if path.lower().endswith(COMPRESSED) else ""
+            where = " (decompressed)" if is_compressed(path) else ""
             raise InputError(
                 f"{path}: invalid UTF-8 at byte {offset + e.start}{where} "
                 f"(use --errors replace or --errors ignore to go on)") from None
@@ -447,6 +438,33 @@ def _split_lines(text: str) -> list[str]:
     if parts[-1]:
         lines.append(parts[-1])
     return lines
+
+
+def is_compressed(path: str) -> bool:
+    """Whether ``path`` names a compressed file (``.gz``, ``.zst``), read decompressed."""
+    return path.lower().endswith(COMPRESSED)
+
+
+def decompressed_reads(raw: BinaryIO, path: str, block_bytes: int | None = None,
+                       limit: int | None = None) -> Iterator[bytes]:
+    """The bytes of the open file ``raw`` in reads of about ``block_bytes`` (default
+    BLOCK_BYTES), decompressed when ``path`` ends in ``.gz`` or ``.zst``, at most
+    ``limit`` of them (None: to the end); a read that fails (bad compressed data, an
+    I/O error) is an InputError naming ``path``."""
+    f, read_errors = _decompressing(raw, path)
+    size = block_bytes or BLOCK_BYTES
+    left = limit
+    with f:
+        while left is None or left > 0:
+            try:
+                data = f.read(size if left is None else min(size, left))
+            except read_errors as e:  # BadGzipFile is an OSError
+                raise InputError(f"cannot read {path}: {_message(e)}") from None
+            if not data:
+                return
+            if left is not None:
+                left -= len(data)
+            yield data
 
 
 def _is_parquet(path: str) -> bool:

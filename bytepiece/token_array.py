@@ -137,25 +137,30 @@ def add_special_ids(ids: np.ndarray, token_ends: np.ndarray, bos_id: int | None,
 
 
 def encode_blocks(tokenizer: Tokenizer, blocks: Iterable[Block],
-                  prepare: Callable[[Block], bytes], *, num_threads: int = 1,
+                  prepare: Callable[[Block], bytes | tuple[bytes, np.ndarray]], *,
+                  num_threads: int = 1,
                   bos_id: int | None = None, eos_id: int | None = None, alpha: float = -1,
                   dtype: np.dtype | type | None = None) -> Iterator[tuple[Block, np.ndarray]]:
     """Yield ``(block, ids)`` for each block, in order: the ids of its lines back to back.
 
     ``prepare`` turns a block into the UTF-8 bytes to segment (validating and
     normalizing as the caller wishes; its exceptions come out of this
-    generator, in block order). Blocks are prepared and segmented on
+    generator, in block order), whose texts are its lines, or into the bytes
+    and the int64 ends of its texts (documents that hold newlines, say).
+    Blocks are prepared and segmented on
     ``num_threads`` worker threads, at most ``2 * num_threads`` in flight.
-    Every line is a text, as in ``Tokenizer.encode_batch`` over lines, with
+    Every text (line) is encoded as in ``Tokenizer.encode_batch``, with
     ``bos_id``/``eos_id`` around it when given. Sampling (``alpha >= 0``) draws
     one seed per block here, in order, so results do not depend on threads.
     """
     dtype = np.dtype(dtype or token_dtype(tokenizer.vocab_size))
 
     def run(block: Block, seed: np.uint64) -> np.ndarray:
-        buf = np.frombuffer(prepare(block), np.uint8)
-        ids, token_ends = tokenizer.encode_buffer(buf, line_ends(buf), alpha, num_threads=1,
-                                                  seed=seed)
+        prepared = prepare(block)
+        data, ends = prepared if isinstance(prepared, tuple) else (prepared, None)
+        buf = np.frombuffer(data, np.uint8)
+        ids, token_ends = tokenizer.encode_buffer(
+            buf, line_ends(buf) if ends is None else ends, alpha, num_threads=1, seed=seed)
         return add_special_ids(ids, token_ends, bos_id, eos_id).astype(dtype, copy=False)
 
     pending: deque[tuple[Block, Future]] = deque()

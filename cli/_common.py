@@ -23,6 +23,20 @@ class ReaderGone(Exception):
     quietly with status 141, as ``cat`` does (click would turn a BrokenPipeError into 1)."""
 
 
+#: Environment variable naming a file to which ``announce`` appends the stages a run
+#: reaches (for tests that signal a run at a given stage rather than after a sleep).
+READY_FILE_VARIABLE = "BYTEPIECE_READY_FILE"
+
+
+def announce(stage: str) -> None:
+    """Append ``stage`` as a line to the file named by $BYTEPIECE_READY_FILE, if set:
+    "handlers" once Ctrl-C and SIGTERM are handled, "training" as training starts."""
+    path = os.environ.get(READY_FILE_VARIABLE)
+    if path:
+        with open(path, "a") as f:
+            f.write(stage + "\n")
+
+
 def check_interrupted() -> None:
     """Raise KeyboardInterrupt if a signal arrived, even one whose exception was swallowed."""
     if INTERRUPTED:
@@ -51,21 +65,81 @@ def steady_memory(threshold: int = 1 << 20) -> bool:
         return False
 
 
-def load_tokenizer(path: str, seed: int | None = None):
-    """The Tokenizer of a model file; library errors become one-line CLI errors."""
+class FiniteFloat(click.ParamType):
+    """A float option that refuses nan and inf with a usage error (status 2)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
+
+
+def load_tokenizer(path: str, seed: int | None = None, command: str = "this command"):
+    """The Tokenizer of a model file; library errors become one-line CLI errors, and a
+    SentencePiece or Hugging Face model file is named as such (``not_bytepiece``)."""
     from bytepiece import BytePieceError, Tokenizer
 
     try:
         return Tokenizer(path, seed=seed)
     except BytePieceError as e:
+        raise not_bytepiece(path, command) or click.ClickException(str(e)) from None
+
+
+_KIND_NAMES = {"sentencepiece": "SentencePiece", "huggingface": "Hugging Face tokenizer.json"}
+
+
+def not_bytepiece(path: str, command: str) -> click.ClickException | None:
+    """The error for a model file of another library given where a bytepiece model is
+    read, with the way to convert it; None when the file is not recognized as one.
+    Called once loading failed, so a good model costs nothing."""
+    from bytepiece.errors import BytePieceError
+    from bytepiece.evaluate_models import model_kind
+
+    try:
+        kind = model_kind(path)
+    except BytePieceError:
+        return None
+    if kind == "bytepiece":
+        return None
+    how = ": convert it with `bytepiece convert --from sentencepiece`" \
+        if kind == "sentencepiece" else ""
+    return click.ClickException(f"model {path} is a {_KIND_NAMES[kind]} model, and "
+                                f"{command} reads bytepiece models{how}")
+
+
+def check_output(path: str | None, inputs=()) -> None:
+    """Before the work starts: refuse an output that cannot be written or that is one
+    of ``inputs`` (``bytepiece.atomic.check_writable``); stdout (None, '-') passes."""
+    from bytepiece.atomic import check_writable
+    from bytepiece.errors import InputError
+
+    if path is None or path == "-":
+        return
+    try:
+        check_writable(path, inputs)
+    except InputError as e:
         raise click.ClickException(str(e)) from None
 
 
 def input_size(paths: tuple[str, ...]) -> int | None:
-    """Total size of the inputs when they are all regular files (for the progress bar)."""
+    """Total size of the inputs when they are all regular uncompressed files (for the
+    progress bar)."""
+    from bytepiece.corpus import is_compressed
+
     total = 0
     for path in paths:
-        if path == "-":
+        if path == "-" or is_compressed(path):
             return None
         try:
             total += os.path.getsize(path)
@@ -98,11 +172,16 @@ def read_blocks(paths: tuple[str, ...], block_bytes: int | None = None,
     are read as the caller goes through ``LongLine.pieces()`` (before asking
     for the next block).
     """
+    from bytepiece.corpus import decompressed_reads, is_compressed
+
     block_bytes = block_bytes or BLOCK_BYTES
     for path in paths or ("-",):
         name = "<stdin>" if path == "-" else path
         with _open_input(path) as f:
-            reads = iter(lambda: _read(f, name, block_bytes), b"")
+            if path != "-" and is_compressed(path):  # .gz, .zst: as training reads them
+                reads = decompressed_reads(f, path, block_bytes)
+            else:
+                reads = iter(lambda: _read(f, name, block_bytes), b"")
             for offset, block in split_blocks(reads, name, block_bytes, long_lines):
                 yield name, offset, block
 
@@ -140,11 +219,14 @@ def _read(f, name: str, size: int) -> bytes:
 
 def decode_text(block: bytes, name: str, offset: int, errors: str) -> str:
     """UTF-8 text of a block; with errors='strict' a bad byte is a one-line error."""
+    from bytepiece.corpus import is_compressed
+
     try:
         return block.decode("utf-8", errors=errors)
     except UnicodeDecodeError as e:
+        where = " (decompressed)" if is_compressed(name) else ""
         raise click.ClickException(
-            f"{name}: invalid UTF-8 at byte {offset + e.start} "
+            f"{name}: invalid UTF-8 at byte {offset + e.start}{where} "
             f"(use --errors replace or --errors ignore to go on)") from None
 
 

@@ -14,8 +14,10 @@ from ._common import (LongLine, decode_text, input_size, long_line_ids, open_out
 
 
 def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | None,
-                    bos: bool, eos: bool, alpha: float, threads: int, errors: str) -> None:
-    """Encode FILEs into ``output`` as a token array and print a summary on stderr."""
+                    bos: bool, eos: bool, alpha: float, threads: int, errors: str,
+                    documents=None, quiet: bool = False) -> None:
+    """Encode FILEs (or the ``documents`` of a JSON Lines Corpus) into ``output`` as a
+    token array and, unless ``quiet``, print a summary on stderr."""
     import numpy as np
 
     from bytepiece.errors import InputError
@@ -42,13 +44,24 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
     dtype = token_dtype(tokenizer.vocab_size)
     started = time.perf_counter()
     total_bytes = 0
-    with open_output(output) as out, progress(input_size(files), "encode") as bar:
+    size = documents.size_bytes if documents is not None else input_size(files)
+    with open_output(output) as out, progress(size, "encode") as bar:
         try:
             writer = TokenArrayWriter(out, dtype, fmt)
         except InputError as e:
             raise click.ClickException(str(e)) from None
         with writer:
-            blocks = read_blocks(files, long_lines=True)
+            if documents is not None:
+                from .encode import document_batches
+
+                for (data, _), ids in encode_blocks(
+                        tokenizer, document_batches(documents), lambda batch: batch,
+                        num_threads=threads, bos_id=1 if bos else None,
+                        eos_id=2 if eos else None, alpha=alpha, dtype=dtype):
+                    writer.write(ids)
+                    total_bytes += len(data)
+                    bar.update(documents.bytes_read - bar.n)
+            blocks = iter(()) if documents is not None else read_blocks(files, long_lines=True)
             for long, group in itertools.groupby(blocks, lambda b: isinstance(b[2], LongLine)):
                 if long:  # lines too long to hold: streamed, same ids
                     for _, _, line in group:
@@ -67,6 +80,8 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
                     writer.write(ids)
                     total_bytes += len(block)
                     bar.update(len(block))
+    if quiet:
+        return
     seconds = time.perf_counter() - started
     tokens = writer.length
     where = "" if output in (None, "-") else f" to {output}"

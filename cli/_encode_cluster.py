@@ -10,7 +10,8 @@ import click
 
 
 def encode_on_cluster(model: str, files: tuple[str, ...], fmt: str, output: str | None,
-                      bos: bool, eos: bool, alpha: float, errors: str, cluster: str) -> None:
+                      bos: bool, eos: bool, alpha: float, errors: str, cluster: str,
+                      quiet: bool = False) -> None:
     """Check the options, run the tasks, print a summary on stderr."""
     from bytepiece import BytePieceError
     from bytepiece.corpus import Corpus
@@ -45,6 +46,8 @@ def encode_on_cluster(model: str, files: tuple[str, ...], fmt: str, output: str 
             engine.close()
     except BytePieceError as e:
         raise click.ClickException(str(e)) from None
+    if quiet:
+        return
     seconds = time.perf_counter() - started
     tokens = sum(r.tokens for r in results)
     n_bytes = sum(r.bytes for r in results)

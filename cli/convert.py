@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
 
-from ._common import open_output
+from ._common import check_output, not_bytepiece, open_output
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +40,11 @@ def command(source, output, to_format, from_format, id_map):
         raise click.UsageError("give exactly one of --to FORMAT and --from FORMAT")
     if id_map is not None and from_format is None:
         raise click.UsageError("--id-map goes with --from")
+    check_output(output, [source])
+    if id_map is not None:
+        check_output(id_map, [source, output])
+        if os.path.abspath(id_map) == os.path.abspath(output):
+            raise click.UsageError("--id-map and OUT name the same file")
     if to_format is not None:
         _from_bytepiece(source, output, to_format)
     else:
@@ -46,9 +52,14 @@ def command(source, output, to_format, from_format, id_map):
 
 
 def _from_bytepiece(source: str, output: str, to_format: str) -> None:
+    from bytepiece.errors import BytePieceError
     from bytepiece.model import Model
 
-    model = Model.load(source)
+    try:
+        model = Model.load(source)
+    except BytePieceError as e:
+        raise not_bytepiece(source, f"convert --to {to_format}") or \
+            click.ClickException(str(e)) from None
     if to_format == "sentencepiece":
         from bytepiece.convert.sentencepiece import to_sentencepiece
 

@@ -7,10 +7,12 @@ import os
 
 import click
 
-from ._common import (LongLine, decode_text, input_size, load_tokenizer, long_line_ids,
-                      open_output, progress, read_blocks)
+from ._common import (FINITE_FLOAT, LongLine, check_output, decode_text, input_size,
+                      load_tokenizer, long_line_ids, open_output, progress, read_blocks)
 
 _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+#: How --format pieces writes the special tokens (ids 0, 1, 2).
+SPECIAL_PIECES = ("<pad>", "<bos>", "<eos>")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,24 +25,32 @@ _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
               "(uint16, or uint32 past 65536 ids), raw or as a NumPy .npy file.")
 @click.option("--bos", is_flag=True, help="Start every line with <bos> (id 1).")
 @click.option("--eos", is_flag=True, help="End every line with <eos> (id 2).")
-@click.option("--alpha", type=float, default=-1.0, show_default=True,
+@click.option("--alpha", type=FINITE_FLOAT, default=-1.0, show_default=True,
               help="Negative: best segmentation; >= 0: sample with probability ∝ p^alpha.")
-@click.option("--seed", type=int, default=None, help="Seed for sampling (--alpha >= 0).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed for sampling (only with --alpha >= 0).")
 @click.option("-o", "--output", metavar="FILE", default=None,
               help="Write here (atomically) instead of stdout.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads to encode with [default: every core].")
 @click.option("--errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
               show_default=True, help="What to do with bytes that are not UTF-8.")
+@click.option("--jsonl-field", metavar="NAME", default=None,
+              help="Read JSON Lines files (plain or compressed): every line's field NAME is "
+                   "a document, encoded into one output line (or, in an array, one text "
+                   "between --bos and --eos).")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr (--format bin, npy).")
 @click.option("--cluster", metavar="URL", default=None,
               help="Encode on a Dask or Ray cluster (URLs as for train): with --format bin|npy "
                    "and -o OUT_DIR, the workers write one array per shard of the FILEs, "
                    "and OUT_DIR/index.tsv lists them (shard, documents, tokens, bytes).")
-def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, cluster):
+def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, jsonl_field,
+            quiet, cluster):
     """Encode FILEs (or stdin) into one line of ids per input line.
 
     Every line keeps its newline, so decoding the output gives back the NFC
     text exactly, blank lines and a last line without a newline included.
+    Files may be plain text, .gz or .zst; with --jsonl-field, JSON Lines.
 
     \b
     Examples:
@@ -48,25 +58,57 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, c
       bytepiece encode -m model.json --format pieces corpus.txt
       bytepiece encode -m model.json corpus.txt | bytepiece decode -m model.json
       bytepiece encode -m model.json --format npy --eos -o tokens.npy corpus.txt
+      bytepiece encode -m model.json --jsonl-field text --format npy --eos -o t.npy a.jsonl.zst
       bytepiece encode -m model.json --format npy -o tokens/ --cluster tcp://head:8786 data/
     """
     if cluster is not None:
         from ._encode_cluster import encode_on_cluster
 
-        return encode_on_cluster(model, files, fmt, output, bos, eos, alpha, errors, cluster)
+        if jsonl_field is not None:
+            raise click.UsageError("--cluster encodes lines of text: --jsonl-field is not "
+                                   "supported with it")
+        return encode_on_cluster(model, files, fmt, output, bos, eos, alpha, errors, cluster,
+                                 quiet)
     import numpy as np
 
     from bytepiece.normalize import nfc
 
-    tokenizer = load_tokenizer(model, seed)
+    if seed is not None and alpha < 0:
+        raise click.UsageError("--seed goes with --alpha (sampling); without it the best "
+                               "segmentation is taken and there is nothing to seed")
+    documents = _documents(files, jsonl_field, errors) if jsonl_field is not None else None
+    inputs = documents.paths if documents is not None else files
+    check_output(output, [model, *inputs])
+    tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
     if fmt in ("bin", "npy"):
         from ._encode_array import encode_to_array
 
-        return encode_to_array(tokenizer, files, fmt, output, bos, eos, alpha, threads, errors)
+        return encode_to_array(tokenizer, files, fmt, output, bos, eos, alpha, threads, errors,
+                               documents, quiet)
     pieces = _escaped_pieces(tokenizer) if fmt == "pieces" else None
     bos_id, eos_id = (1 if bos else -1), (2 if eos else -1)
-    with open_output(output) as out, progress(input_size(files), "encode") as bar:
+
+    def write(data: bytes, ends) -> None:
+        """Write the output lines of the texts of ``data`` (NFC UTF-8) ending at ``ends``."""
+        buf = np.frombuffer(data, np.uint8)
+        ids, token_ends = tokenizer.encode_buffer(buf, ends, alpha, num_threads=threads)
+        lines = _format_id_lines(ids, token_ends, bos_id, eos_id)
+        if fmt == "ids":
+            out.write(lines)
+        elif fmt == "jsonl":
+            out.write(b"".join(b'{"ids": [' + line.replace(b" ", b", ") + b"]}\n"
+                               for line in lines.tobytes().split(b"\n")[:-1]))
+        else:
+            out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
+
+    size = documents.size_bytes if documents is not None else input_size(files)
+    with open_output(output) as out, progress(size, "encode") as bar:
+        if documents is not None:
+            for data, ends in document_batches(documents):
+                write(data, ends)
+                bar.update(documents.bytes_read - bar.n)
+            return
         for name, offset, block in read_blocks(files, long_lines=True):
             if isinstance(block, LongLine):  # too long to hold: streamed, same ids
                 _write_long_line(out, long_line_ids(tokenizer, block, errors, alpha), fmt,
@@ -74,21 +116,50 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, c
                 bar.update(block.length)
                 continue
             data = nfc(decode_text(block, name, offset, errors)).encode()
-            buf = np.frombuffer(data, np.uint8)
-            ends = np.flatnonzero(buf == 10) + 1
-            if buf.shape[0] and buf[-1] != 10:
-                ends = np.append(ends, buf.shape[0])
-            ids, token_ends = tokenizer.encode_buffer(buf, ends.astype(np.int64), alpha,
-                                                      num_threads=threads)
-            lines = _format_id_lines(ids, token_ends, bos_id, eos_id)
-            if fmt == "ids":
-                out.write(lines)
-            elif fmt == "jsonl":
-                out.write(b"".join(b'{"ids": [' + line.replace(b" ", b", ") + b"]}\n"
-                                   for line in lines.tobytes().split(b"\n")[:-1]))
-            else:
-                out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
+            write(data, _line_ends(data))
             bar.update(len(block))
+
+
+def _line_ends(data: bytes):
+    """int64 ends of the lines of ``data``, each with its newline."""
+    import numpy as np
+
+    from bytepiece.token_array import line_ends
+
+    return line_ends(np.frombuffer(data, np.uint8))
+
+
+def _documents(files: tuple[str, ...], field: str, errors: str):
+    """The documents of JSON Lines FILEs: the library's training corpus reader."""
+    from bytepiece.corpus import Corpus
+    from bytepiece.errors import BytePieceError
+
+    if not files or "-" in files:
+        raise click.UsageError("--jsonl-field reads files (plain, .gz or .zst), not stdin")
+    try:
+        return Corpus(files, jsonl_field=field, errors=errors)
+    except BytePieceError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def document_batches(documents, batch_bytes: int = 1 << 22):
+    """``(data, ends)``: the documents in batches of about ``batch_bytes``, as the NFC
+    UTF-8 bytes of each batch and the int64 end of each document in them."""
+    import numpy as np
+
+    from bytepiece.normalize import nfc
+
+    batch: list[bytes] = []
+    n = 0
+    for text in documents:
+        data = nfc(text).encode()
+        batch.append(data)
+        n += len(data)
+        if n >= batch_bytes:
+            yield b"".join(batch), np.cumsum([len(d) for d in batch], dtype=np.int64)
+            batch, n = [], 0
+    if batch:
+        yield b"".join(batch), np.cumsum([len(d) for d in batch], dtype=np.int64)
 
 
 def _format_id_lines(ids, token_ends, bos_id: int, eos_id: int):
@@ -146,10 +217,13 @@ def _escaped_pieces(tokenizer) -> list[str]:
     Backslash, space, newline, tab and CR become \\\\, \\s, \\n, \\t, \\r; bytes that
     are not UTF-8 and unprintable characters become \\xHH, \\uHHHH or \\UHHHHHHHH.
     """
-    table = ["<pad>", "<bos>", "<eos>"]
+    table = list(SPECIAL_PIECES)
     for i in range(3, tokenizer.vocab_size):
         text = tokenizer.id_to_piece(i).decode("utf-8", errors="surrogateescape")
-        table.append("".join(map(_escape_char, text)))
+        escaped = "".join(map(_escape_char, text))
+        if escaped in SPECIAL_PIECES:  # the text "<bos>" is a piece, not the token <bos>
+            escaped = "\\x3c" + escaped[1:]
+        table.append(escaped)
     return table
 
 
@@ -159,7 +233,7 @@ def _escape_char(c: str) -> str:
     if "\udc80" <= c <= "\udcff":
         return f"\\x{ord(c) - 0xDC00:02x}"
     if not c.isprintable():
-        if ord(c) < 256:
+        if ord(c) < 128:  # \xHH is a byte: above 0x7f, the byte of a piece that is not UTF-8
             return f"\\x{ord(c):02x}"
         return f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
     return c

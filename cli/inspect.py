@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ._common import not_bytepiece
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("model", metavar="MODEL")
@@ -33,12 +35,8 @@ def command(model, top, as_json):
     from bytepiece.vocab_report import vocab_report
 
     try:
-        kind = model_kind(model)
-        if kind != "bytepiece":
-            raise click.ClickException(
-                f"model {model} is a {_KIND_NAMES[kind]} model: inspect reads bytepiece models"
-                + (" (bytepiece convert --from sentencepiece turns it into one)"
-                   if kind == "sentencepiece" else ""))
+        if model_kind(model) != "bytepiece":
+            raise not_bytepiece(model, "inspect")
         report = vocab_report(Model.load(model), top)
     except BytePieceError as e:
         raise click.ClickException(str(e)) from None
@@ -46,9 +44,6 @@ def command(model, top, as_json):
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         click.echo(_text(report, model), nl=False)
-
-
-_KIND_NAMES = {"sentencepiece": "SentencePiece", "huggingface": "Hugging Face tokenizer.json"}
 
 
 def _text(report: dict, model: str) -> str:

@@ -59,12 +59,13 @@ def main(argv=None):
     """Run the CLI. Every error is one line on stderr and a non-zero status, never a
     traceback (set BYTEPIECE_DEBUG=1 to see one); Ctrl-C exits quietly with 130,
     SIGTERM with 143."""
-    from ._common import INTERRUPTED, check_interrupted
+    from ._common import INTERRUPTED, announce, check_interrupted
 
     INTERRUPTED.clear()
     _terminate_like_interrupt()
+    announce("handlers")
     try:
-        status = cli.main(args=argv, prog_name="bytepiece", standalone_mode=False)
+        status = _run(argv)
         check_interrupted()
     except SystemExit:
         raise
@@ -73,6 +74,19 @@ def main(argv=None):
     if INTERRUPTED and argv is None:
         _exit_now(status)
     _exit(status)
+
+
+def _run(argv) -> int | None:
+    """Parse ``argv`` (default: the command line) and run its command; its status.
+
+    What ``cli.main(standalone_mode=False)`` does, less its handling of Ctrl-C,
+    which writes a blank line to stderr: ``_report`` says "interrupted" instead."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        with cli.make_context("bytepiece", args) as ctx:
+            return cli.invoke(ctx)
+    except click.exceptions.Exit as e:  # --help, --version
+        return e.exit_code
 
 
 def _report(e: BaseException) -> int:
@@ -86,9 +100,10 @@ def _report(e: BaseException) -> int:
         # an interrupt, possibly wrapped (click makes it Abort, numba's dispatcher a
         # SystemError) or swallowed (numba, while it compiles), and whatever failed
         # after it in code it left half-done: quietly 130 (Ctrl-C) or 143 (SIGTERM)
-        if isinstance(e, KeyboardInterrupt) and not _sigterm_seen():
-            sys.stderr.write("\n")
-        return 143 if _sigterm_seen() or isinstance(e, _Terminated) else 130
+        terminated = _sigterm_seen() or isinstance(e, _Terminated)
+        if not terminated:  # Ctrl-C: one line; on a terminal, after the "^C" it echoed
+            sys.stderr.write(("\n" if _isatty(sys.stderr) else "") + "bytepiece: interrupted\n")
+        return 143 if terminated else 130
     if isinstance(e, click.UsageError):
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
         _error(f"{e.format_message()}{hint}")
@@ -113,6 +128,13 @@ def _report(e: BaseException) -> int:
         raise e
     _error(f"internal error: {type(e).__name__}: {e} (set BYTEPIECE_DEBUG=1 for details)")
     return 1
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def _sigterm_seen() -> bool:

@@ -10,6 +10,8 @@ import click
 
 from bytepiece.corpus import Corpus
 
+from ._common import announce, check_output
+
 #: The summary measures compression on at most this much of the training text.
 SUMMARY_SAMPLE_BYTES = 32 << 20
 
@@ -121,9 +123,9 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
         raise click.ClickException(str(e)) from None
     if texts.size_bytes == 0:
         raise click.ClickException("the corpus is empty")
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise click.ClickException(f"cannot write {output}: no folder {folder}")
+    outputs = [output] if len(vocab_size) == 1 else [f"{output}.{n}" for n in vocab_size]
+    for path in outputs:  # before hours of training, not after
+        check_output(path, texts.paths)
 
     from ._common import steady_memory
 
@@ -133,6 +135,7 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
                       min_count=min_count, isolate_digits=isolate_digits,
                       ensure_unicode=ensure_unicode)
     start = time.perf_counter()
+    announce("training")
     try:
         trainer.train(texts, workers=workers or os.cpu_count() or 1, max_memory=max_memory,
                       tmp_dir=tmp_dir, cluster=cluster)
@@ -147,6 +150,12 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
         paths = trainer.save(output)
     except OSError as e:
         raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+    for path, pieces, size in zip(paths, trainer.pieces, trainer.max_vocab_size):
+        if len(pieces) + 3 < size:
+            sys.stderr.write(f"bytepiece: warning: {path}: vocabulary of {len(pieces) + 3} "
+                             f"ids, fewer than the {size} asked for (pieces that no "
+                             f"segmentation uses are dropped; more text or a lower "
+                             f"--min-count gives more)\n")
     if not quiet:
         _summary(trainer, paths, texts, time.perf_counter() - start, workers)
 
@@ -195,9 +204,10 @@ def _summary(trainer, paths, texts, elapsed, workers):
                   f"{trainer.spills.get('pieces', 0)} piece runs{disk}\n")
     sample = "the training text" if n_bytes < SUMMARY_SAMPLE_BYTES else \
         f"the first {n_bytes / 1e6:.0f} MB of the training text"
-    for path, pieces, n in zip(paths, trainer.pieces, tokens):
+    for path, pieces, n, size in zip(paths, trainer.pieces, tokens, trainer.max_vocab_size):
         ratio = n_bytes / n if n else float("nan")
-        err.write(f"{path}: vocabulary of {len(pieces) + 3} (3 special tokens and "
+        short = f" (asked for {size}: not reached)" if len(pieces) + 3 < size else ""
+        err.write(f"{path}: vocabulary of {len(pieces) + 3}{short} (3 special tokens and "
                   f"{len(pieces)} pieces), {ratio:.3f} bytes/token on {sample}\n")
     err.write(f"(compression measured in {measure:.1f}s)\n")
 

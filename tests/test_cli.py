@@ -242,3 +242,136 @@ def test_signals_wait_until_numba_code_returns(tmp_path, signame, status):
     # the compiler finished its work before the signal took effect
     assert err.startswith("compiled|"), err
     assert "Traceback" not in err
+
+
+# -- every output of encode decodes; encode reads what train reads -------------------
+
+#: A text with what pieces must escape: backslash, spaces, tabs, CR, NUL, a C1 control
+#: and no-break space (unprintable characters above 0x7f), "<bos>" as text, é in NFD.
+AWKWARD = ("hello world\n\n\tthe \\ back\\slash\r\n<bos> <eos>\x00\x85\xa0 e\u0301\n"
+           "last line without a newline")
+
+
+@pytest.fixture(scope="module")
+def awkward_model(tmp_path_factory):
+    """A model with pieces that need escaping, among them the text "<bos>"."""
+    path = tmp_path_factory.mktemp("awkward") / "model.json"
+    pieces = dict(PIECES)
+    pieces.update({b"<bos>": 5, b" <": 4, "\x85".encode(): 3, b"\\s": 3, b"\xc3": 2,
+                   b"\r\n": 4, b"\t": 3})
+    Model.from_dict(make_model(pieces)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("fmt", ["ids", "pieces", "jsonl", "bin", "npy"])
+@pytest.mark.parametrize("special", [[], ["--bos", "--eos"]])
+def test_every_encode_format_decodes(awkward_model, tmp_path, fmt, special):
+    source = tmp_path / "in.txt"
+    source.write_text(AWKWARD)
+    encoded = tmp_path / f"out.{fmt}"
+    status, _, err = run(["encode", "-m", awkward_model, "--format", fmt, *special, "-q",
+                          "-o", str(encoded), str(source)])
+    assert status == 0 and err == ""
+    status, back, err = run(["decode", "-m", awkward_model, "--format", fmt, str(encoded)])
+    assert status == 0, err
+    assert back.decode() == unicodedata.normalize("NFC", AWKWARD)
+    if fmt in ("bin", "npy"):  # also from stdin
+        status, back, err = run(["decode", "-m", awkward_model, "--format", fmt],
+                                input=encoded.read_bytes())
+        assert status == 0 and back.decode() == unicodedata.normalize("NFC", AWKWARD), err
+
+
+def test_pieces_that_look_special_stay_pieces(awkward_model):
+    """The text "<bos>" is a piece of this model: written so that decode keeps it."""
+    _, out, _ = run(["encode", "-m", awkward_model, "--format", "pieces", "--bos"],
+                    input="<bos>\n")
+    assert out == b"<bos> \\x3cbos> \\n\n"
+    _, back, _ = run(["decode", "-m", awkward_model, "--format", "pieces"], input=out)
+    assert back == b"<bos>\n"
+
+
+def test_token_arrays_decode_in_small_reads(awkward_model, tmp_path, monkeypatch):
+    """Reads that cut ids and UTF-8 characters in two give the same text."""
+    import bytepiece_cli.decode
+
+    text = ("é 中文 hello world\n" * 50)
+    encoded = tmp_path / "t.npy"
+    run(["encode", "-m", awkward_model, "--format", "npy", "-q", "-o", str(encoded)],
+        input=text)
+    monkeypatch.setattr(bytepiece_cli.decode, "ARRAY_READ_BYTES", 3)
+    status, back, err = run(["decode", "-m", awkward_model, "--format", "npy", str(encoded)])
+    assert status == 0 and back.decode() == text, err
+
+
+def test_encode_reads_compressed_files_and_json_lines(model_path, tmp_path):
+    import gzip
+
+    import zstandard
+
+    text = (CORPORA / "tiny" / "en.txt").read_text()
+    plain = tmp_path / "c.txt"
+    plain.write_text(text)
+    (tmp_path / "c.txt.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "c.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(text.encode()))
+    _, want, _ = run(["encode", "-m", model_path, str(plain)])
+    for name in ("c.txt.gz", "c.txt.zst"):
+        status, out, err = run(["encode", "-m", model_path, str(tmp_path / name)])
+        assert status == 0 and out == want, err
+    docs = ["first document\nwith two lines\n", "second", "", "é\r\n"]
+    jsonl = tmp_path / "c.jsonl.gz"
+    jsonl.write_bytes(gzip.compress("".join(json.dumps({"text": d, "n": 1}) + "\n"
+                                            for d in docs).encode()))
+    tokenizer = Tokenizer(model_path)
+    status, out, err = run(["encode", "-m", model_path, "--jsonl-field", "text", str(jsonl)])
+    assert status == 0, err
+    assert out.decode().splitlines() == [" ".join(map(str, tokenizer.encode(d))) for d in docs]
+    npy = tmp_path / "docs.npy"
+    status, _, err = run(["encode", "-m", model_path, "--jsonl-field", "text", "--eos",
+                          "--format", "npy", "-o", str(npy), str(jsonl)])
+    assert status == 0 and err.startswith("bytepiece: encoded 40 bytes into "), err
+    import numpy as np
+
+    assert np.load(npy).tolist() == [i for d in docs for i in tokenizer.encode(d, add_eos=True)]
+
+
+def test_quiet_encode_prints_nothing(model_path, tmp_path):
+    status, _, err = run(["encode", "-m", model_path, "--format", "bin", "-q", "-o",
+                          str(tmp_path / "t.bin")], input="hello world\n")
+    assert status == 0 and err == ""
+    status, _, err = run(["encode", "-m", model_path, "--format", "bin", "-o",
+                          str(tmp_path / "t.bin")], input="hello world\n")
+    assert status == 0 and err.startswith("bytepiece: encoded 12 bytes into 3 tokens to ")
+
+
+def test_output_checked_before_the_work(model_path, tmp_path):
+    """A folder that takes no new file: refused at once, the input never read."""
+    import os
+
+    if os.geteuid() == 0:
+        target = "/sys/out.txt"  # root writes anywhere else
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        target = str(folder / "out.txt")
+    never = tmp_path / "fifo"
+    os.mkfifo(never)  # reading it would block: the check must come first
+    status, _, err = run(["encode", "-m", model_path, str(never), "-o", target])
+    assert status == 1
+    assert err == f"bytepiece: error: cannot write {target}: Permission denied\n"
+
+
+def test_an_interrupt_says_so_on_one_line(model_path):
+    """Ctrl-C: status 130 and the line "bytepiece: interrupted" (no blank line)."""
+    code = ("import os, signal, sys\n"
+            "from bytepiece_cli import main as m\n"
+            "import bytepiece_cli._common as c\n"
+            "def boom(*a, **k):\n    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    while True: pass\n"
+            "c.load_tokenizer = boom\n"
+            "import bytepiece_cli.encode as e\ne.load_tokenizer = boom\n"
+            f"sys.argv = ['bytepiece', 'encode', '-m', {model_path!r}]\n"
+            "m.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], input=b"x\n", capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 130 and proc.stderr == b"bytepiece: interrupted\n"

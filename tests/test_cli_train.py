@@ -113,13 +113,29 @@ def test_small_blocks_give_the_same_documents(tmp_path, monkeypatch):
         ["line one\r\n\n\n", "zwei 二\n", "last without newline"]
 
 
-@pytest.mark.parametrize("signame, status, delay, cold", [
-    ("SIGINT", 130, 1.5, False), ("SIGTERM", 143, 1.5, False),
+def wait_for_stage(proc, ready, stage: str, timeout: float = 120) -> None:
+    """Wait until the process has written ``stage`` to its readiness file
+    ($BYTEPIECE_READY_FILE), or fail if it ends or takes too long first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while stage not in (ready.read_text().split() if ready.exists() else []):
+        assert proc.poll() is None, f"ended with {proc.returncode} before {stage!r}"
+        assert time.monotonic() < deadline, f"no {stage!r} after {timeout} s"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("signame, status, cold", [
+    ("SIGINT", 130, False), ("SIGTERM", 143, False),
     # while numba compiles the kernels, which swallows the KeyboardInterrupt: the run
     # must still stop rather than finish and write the model
-    ("SIGINT", 130, 0.8, True), ("SIGTERM", 143, 0.8, True)])
-def test_interrupted_training_keeps_the_old_model(tmp_path, signame, status, delay, cold):
-    """A signal mid-training: quiet exit, the existing model untouched, no stray files."""
+    ("SIGINT", 130, True), ("SIGTERM", 143, True)])
+def test_interrupted_training_keeps_the_old_model(tmp_path, signame, status, cold):
+    """A signal mid-training: quiet exit, the existing model untouched, no stray files.
+
+    The signal goes as the process says training starts (its handlers are installed
+    by then): with a cold numba cache the first kernels are compiling, with a warm one
+    the first pass is counting (it takes seconds)."""
     import os
     import signal
     import subprocess
@@ -129,17 +145,85 @@ def test_interrupted_training_keeps_the_old_model(tmp_path, signame, status, del
     folder.mkdir()
     out = folder / "model.json"
     out.write_text("the previous model")
-    env = dict(os.environ)
+    ready = tmp_path / "ready"
+    env = dict(os.environ, BYTEPIECE_READY_FILE=str(ready))
     if cold:
         env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba")
     proc = subprocess.Popen([sys.executable, "-m", "bytepiece", "train", str(CORPORA / "en.txt"),
                              str(CORPORA / "code.txt"), "-o", str(out), "--vocab-size", "8000",
                              "--workers", "1"], stderr=subprocess.PIPE, env=env)
-    time.sleep(delay)  # inside the first pass (training takes several seconds)
-    assert proc.poll() is None
-    proc.send_signal(getattr(signal, signame))
+    try:
+        wait_for_stage(proc, ready, "training")
+        # a moment more puts the signal among the first kernels compiling (cold) or
+        # the counting (warm); the outcome must be the same wherever it lands
+        time.sleep(0.3)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
-    assert b"Traceback" not in err
+    assert err == (b"bytepiece: interrupted\n" if signame == "SIGINT" else b"")
+    assert ready.read_text() == "handlers\ntraining\n"
     assert [p.name for p in folder.iterdir()] == ["model.json"]
     assert out.read_text() == "the previous model"
+
+
+def test_output_checked_before_training(tmp_path, monkeypatch):
+    """A folder that takes no new file: refused before training starts."""
+    import os
+
+    if os.geteuid() == 0:
+        target = "/sys/m.json"  # root writes anywhere else
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        target = str(folder / "m.json")
+    ready = tmp_path / "ready"
+    monkeypatch.setenv("BYTEPIECE_READY_FILE", str(ready))
+    status, err = run(["train", *TINY, "-o", target, "--vocab-size", "300"])
+    assert (status, err) == (1, f"bytepiece: error: cannot write {target}: Permission denied\n")
+    assert ready.read_text() == "handlers\n"  # never reached "training"
+
+
+def test_training_overwrites_no_corpus_file(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text((CORPORA / "tiny" / "en.txt").read_text())
+    before = corpus.read_bytes()
+    status, err = run(["train", corpus, "-o", corpus, "--vocab-size", "300"])
+    assert (status, err) == (1, f"bytepiece: error: cannot write {corpus}: it is an input of "
+                                f"this run; write the output to another file\n")
+    status, err = run(["train", tmp_path, "-o", corpus, "--vocab-size", "300"])  # a folder
+    assert status == 1 and err.startswith(f"bytepiece: error: cannot write {corpus}: it is an")
+    assert corpus.read_bytes() == before
+
+
+def test_a_size_not_reached_is_said(tmp_path):
+    """Fewer pieces than asked: a warning with the size reached, and the summary says it
+    (300 gives 299 here: pieces left unused once the vocabulary is cut are dropped, as in
+    BytePiece)."""
+    out = tmp_path / "m.json"
+
+    def warning(path, reached, size):
+        return (f"bytepiece: warning: {path}: vocabulary of {reached} ids, fewer than the "
+                f"{size} asked for (pieces that no segmentation uses are dropped; more text "
+                f"or a lower --min-count gives more)")
+
+    status, err = run(["train", TINY[1], "-o", out, "--vocab-size", "100000,300", "--order",
+                       "4"])
+    assert status == 0, err
+    reached = {size: len(json.loads((tmp_path / f"m.json.{size}").read_text())) + 3
+               for size in (100000, 300)}
+    assert reached == {100000: 387, 300: 299}
+    lines = err.splitlines()
+    assert lines[:2] == [warning(f"{out}.100000", 387, 100000), warning(f"{out}.300", 299, 300)]
+    assert f"{out}.100000: vocabulary of 387 (asked for 100000: not reached) (3 special " \
+           f"tokens and 384 pieces), " in err
+    assert f"{out}.300: vocabulary of 299 (asked for 300: not reached) (3 special tokens " \
+           f"and 296 pieces), " in err
+    status, err = run(["train", TINY[1], "-o", out, "--vocab-size", "300", "--order", "4",
+                       "-q"])  # quiet: the warning all the same
+    assert (status, err) == (0, warning(out, 299, 300) + "\n")
+    status, err = run(["train", TINY[1], "-o", out, "--vocab-size", "350", "--order", "4",
+                       "-q"])  # reached: nothing
+    assert (status, err) == (0, "")

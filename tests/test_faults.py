@@ -132,12 +132,13 @@ def test_full_stdout(model, tmp_path, command):
 def test_unwritable_outputs(model, tmp_path):
     (tmp_path / "file").write_text("x")
     (tmp_path / "dir").mkdir()
-    for target, reason in [(tmp_path / "file" / "out.txt", "Not a directory"),
-                           (tmp_path / "dir", "Is a directory"),
-                           (tmp_path / "none" / "out.txt", "No such file or directory")]:
+    for target, reason in [(tmp_path / "file" / "out.txt",
+                            f"{tmp_path / 'file'} is not a folder"),
+                           (tmp_path / "dir", "it is a folder"),
+                           (tmp_path / "none" / "out.txt", f"no folder {tmp_path / 'none'}")]:
         status, _, err = run(["encode", "-m", model, TINY[0], "-o", target])
         assert status == 1 and one_line_error(err), err
-        assert f"cannot write {target}: {reason}" in err
+        assert err == f"bytepiece: error: cannot write {target}: {reason}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"]
     assert list((tmp_path / "dir").iterdir()) == []
 

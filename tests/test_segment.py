@@ -173,6 +173,30 @@ def test_large_alpha_sampling_is_the_best_path(counts, data):
     assert _segment(Tokenizer(model, seed=1), data, alpha=1e6) == best
 
 
+def chi_square_quantile(df: int, p: float) -> float:
+    """The value a chi-square variable with ``df`` degrees of freedom exceeds with
+    probability ``p`` (Wilson-Hilferty: (X/df)^(1/3) is nearly normal; scipy-free). At
+    p = 1e-4 it is 0.5-3.5% above the exact quantile for df >= 3: a little conservative."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - p)
+    return df * (1 - 2 / (9 * df) + z * (2 / (9 * df)) ** 0.5) ** 3
+
+
+def test_chi_square_quantile():
+    """Against tabulated quantiles (scipy.stats.chi2.isf(p, df))."""
+    assert chi_square_quantile(3, 1e-4) == pytest.approx(21.108, rel=0.04)
+    assert chi_square_quantile(5, 1e-4) == pytest.approx(25.745, rel=0.04)
+    assert chi_square_quantile(10, 1e-4) == pytest.approx(35.564, rel=0.02)
+    assert chi_square_quantile(20, 1e-4) == pytest.approx(52.386, rel=0.01)
+    assert chi_square_quantile(4, 0.05) == pytest.approx(9.488, rel=0.01)
+
+
+#: A test that a correct sampler fails with this probability (the seed is fixed, so a
+#: run either always passes or always fails; this is the chance a seed is unlucky).
+SIGNIFICANCE = 1e-4
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 def test_sampling_distribution_is_exact(alpha):
     model = make_model({b"ab": 30, b"bc": 20, b"abc": 3, b"a": 40, b"b": 20, b"c": 30})
@@ -180,7 +204,7 @@ def test_sampling_distribution_is_exact(alpha):
     data = b"abcab"
     expected = reference.sampling_distribution(logp, data, alpha)
     tokenizer = Tokenizer(model, seed=12345)
-    n = 20000
+    n = 100_000
     buf = np.frombuffer(data * n, np.uint8)
     ends = np.arange(1, n + 1, dtype=np.int64) * len(data)
     ids, token_ends = tokenizer.encode_buffer(buf, ends, alpha, split_lines=False)
@@ -191,10 +215,19 @@ def test_sampling_distribution_is_exact(alpha):
         seen[tuple(tokenizer.id_to_piece(i) for i in ids[start:end])] += 1
         start = end
     assert set(seen) <= set(expected)
-    # chi-square with a generous bound: deterministic for the fixed seed, and far
-    # below what any wrong distribution (e.g. a missing normalization) gives
-    chi2 = sum((seen[s] - n * p) ** 2 / (n * p) for s, p in expected.items())
-    assert chi2 < 3 * len(expected) + 30, (chi2, seen, expected)
+
+    def chi2(probabilities):
+        return sum((seen[s] - n * p) ** 2 / (n * p) for s, p in probabilities.items())
+
+    bound = chi_square_quantile(len(expected) - 1, SIGNIFICANCE)
+    assert chi2(expected) < bound, (chi2(expected), bound, seen, expected)
+    # the test has the power to see a distribution 5% off: moving 5% of the
+    # probability of each of the two likeliest segmentations to the other
+    first, second = sorted(expected, key=expected.get, reverse=True)[:2]
+    for a, b in ((first, second), (second, first)):
+        wrong = dict(expected)
+        wrong[a], wrong[b] = expected[a] * 0.95, expected[b] + expected[a] * 0.05
+        assert chi2(wrong) > bound, (a, chi2(wrong), bound)
 
 
 def test_sampling_is_reproducible_and_thread_independent():
