@@ -128,9 +128,15 @@ class Model:
             for i, (p, c) in enumerate(zip(self.pieces, self.counts.tolist()))
         }
 
+    def to_json(self, indent: int | None = 4) -> bytes:
+        """The model file's bytes (UTF-8 JSON; indent 4 as BytePiece writes it, None compact)."""
+        separators = None if indent is not None else (",", ":")
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False,
+                          separators=separators).encode()
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as BytePiece does (indent 4, UTF-8), atomically."""
-        write_atomic(path, json.dumps(self.to_dict(), indent=4, ensure_ascii=False).encode())
+        write_atomic(path, self.to_json())
 
     @classmethod
     def from_counts(cls, counts: dict[bytes, int], source: str = "<trainer>") -> "Model":

@@ -60,8 +60,39 @@ def test_decode_skips_special_ids_and_rejects_bad_ones(tokenizer):
     for bad in ([5, tokenizer.vocab_size], [-1], [3, "x"]):
         with pytest.raises(InputError):
             tokenizer.decode(bad)
-    # a piece cut inside a character decodes with the broken bytes dropped
-    assert tokenizer.decode([tokenizer.piece_to_id(b"\xe4"), tokenizer.piece_to_id(b"a")]) == "a"
+    # a piece cut inside a character: U+FFFD by default, as tiktoken and bytes.decode
+    cut = [tokenizer.piece_to_id(b"\xe4"), tokenizer.piece_to_id(b"a")]
+    assert tokenizer.decode(cut) == "\ufffda"
+    assert tokenizer.decode(cut, errors="ignore") == "a"
+
+
+@pytest.mark.parametrize("data", [b"raw \xff bytes", b"\xe4\xb8", b"ok \xe4\xb8\xad \xc3",
+                                  b"\xed\xa0\x80 surrogate", b"plain"])
+def test_decode_errors_follow_bytes_decode(tokenizer, data):
+    """decode(ids, errors) is decode_bytes(ids).decode("utf-8", errors), whatever the bytes."""
+    ids = tokenizer.encode_bytes(data)
+    assert tokenizer.decode_bytes(ids) == data
+    for errors in ("replace", "ignore", "backslashreplace", "surrogateescape"):
+        assert tokenizer.decode(ids, errors=errors) == data.decode("utf-8", errors)
+        assert tokenizer.decode_batch([ids, ids], errors=errors) == \
+            [data.decode("utf-8", errors)] * 2
+    assert tokenizer.decode(ids) == data.decode("utf-8", "replace")
+    try:
+        want = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        with pytest.raises(InputError, match=f"not UTF-8 \\(0x{data[e.start]:02x} at byte "
+                                             f"{e.start}\\).*errors='replace'"):
+            tokenizer.decode(ids, errors="strict")
+    else:
+        assert tokenizer.decode(ids, errors="strict") == want
+
+
+def test_decode_refuses_unknown_error_handlers(tokenizer):
+    for errors in ("bogus", 3, None):
+        with pytest.raises(InputError, match="errors must be"):
+            tokenizer.decode([50], errors=errors)
+        with pytest.raises(InputError, match="errors must be"):
+            tokenizer.decode_batch([[50]], errors=errors)
 
 
 def test_lone_surrogates_are_refused(tokenizer):
@@ -174,3 +205,29 @@ def _shared() -> Tokenizer:
     if not _TOKENIZER:
         _TOKENIZER.append(Tokenizer(make_model(PIECES)))
     return _TOKENIZER[0]
+
+
+def test_one_call_at_a_time_moves_on_to_the_kernel(monkeypatch):
+    """Single calls start in plain Python (no numba import for a few lines) and go to the
+    kernel once SMALL_BUDGET bytes went through Python; the ids are the same either way."""
+    import bytepiece.tokenizer as module
+    from bytepiece import small
+
+    monkeypatch.setattr(module, "SMALL_BUDGET", 200)
+    tokenizer = Tokenizer(make_model(PIECES))
+    texts = [f"hello world {i}\n中文 the\r\n" for i in range(40)]
+    trie = tokenizer._trie
+    expected = []
+    for text in texts:
+        data = text.encode()
+        ids, _ = small.segment(np.frombuffer(data, np.uint8), np.array([len(data)]), True,
+                               trie.nodes, trie.value, trie.logp, trie.pair)
+        expected.append(ids.tolist())
+    got = []
+    for text in texts[:5]:
+        got.append(tokenizer.encode(text))
+    assert tokenizer._segment is None  # 5 texts of 27 bytes: still under the budget
+    got += [tokenizer.encode(text) for text in texts[5:]]
+    assert tokenizer._segment is not None
+    assert got == expected
+    assert [tokenizer.encode_bytes(t.encode()) for t in texts] == expected
