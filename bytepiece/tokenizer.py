@@ -57,7 +57,7 @@ class Tokenizer:
     def __init__(self, model: str | os.PathLike | dict | Model, seed: int | None = None
                  ) -> None:
         if isinstance(model, (Model, dict)):
-            model = model if isinstance(model, Model) else Model.from_dict(model)
+            model = model.check() if isinstance(model, Model) else Model.from_dict(model)
             self._setup(model, compile_model(model), seed)
         elif isinstance(model, (str, os.PathLike)):
             self._setup(*load_compiled(model), seed)
