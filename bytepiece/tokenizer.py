@@ -111,8 +111,8 @@ class Tokenizer:
             self._model_json = self._model.to_json(indent=None)
         with self._rng_lock:
             state = self._rng.bit_generator.state if self._seed is not None else None
-        return _unpickle, (self._model_json, self._model.source, self._seed, state,
-                           self._segment is not None)
+        return _unpickle, (type(self), self._model_json, self._model.source, self._seed,
+                           state, self._segment is not None)
 
     # -- vocabulary ----------------------------------------------------------
 
@@ -530,11 +530,11 @@ class Tokenizer:
 
 # -- helpers -----------------------------------------------------------------
 
-def _unpickle(model_json: bytes, source: str, seed: int | None, rng_state: dict | None,
-              warm: bool) -> Tokenizer:
+def _unpickle(cls: type, model_json: bytes, source: str, seed: int | None,
+              rng_state: dict | None, warm: bool) -> Tokenizer:
     """The Tokenizer that ``Tokenizer.__reduce__`` pickled; ``warm``: the original had
     loaded its kernel, so this one does not start with the Python path."""
-    tokenizer = Tokenizer.__new__(Tokenizer)
+    tokenizer = cls.__new__(cls)
     tokenizer._setup(*load_compiled_bytes(model_json, source), seed)
     tokenizer._model_json = model_json
     if rng_state is not None:

@@ -97,3 +97,15 @@ def test_spawned_process_pool_maps_encode(tokenizer):
         assert pool.map(tokenizer.encode, lines, chunksize=25) == expected
         assert pool.map(tokenizer.decode, expected, chunksize=50) == \
             [tokenizer.decode(ids) for ids in expected]
+
+
+class Named(Tokenizer):
+    """A subclass, as a user might write one: it pickles as itself."""
+
+
+def test_a_subclass_pickles_as_itself():
+    original = Named(MODEL)
+    original.encode("x" * 70000)  # loads the kernel: the copy starts on it as well
+    clone = pickle.loads(pickle.dumps(original))
+    assert type(clone) is Named and clone.encode("Hello") == original.encode("Hello")
+    assert clone._small_budget == 0
