@@ -79,13 +79,15 @@ def test_deepcopy_is_an_independent_equal_tokenizer():
 
 
 def test_an_unseeded_copy_samples_on_its_own():
+    """seed=None: the copy draws a stream of its own (a copied state would repeat the
+    original's samples in every worker)."""
     original = Tokenizer(MODEL)
     clone = pickle.loads(pickle.dumps(original))
     text = "a sentence long enough to be sampled in many different ways " * 4
-    for alpha in (0.0, 0.5):
-        assert clone.decode(clone.encode(text, alpha=alpha)) == text
-    assert {tuple(clone.encode(text, alpha=0.5)) for _ in range(5)} != \
-        {tuple(original.encode(text, alpha=0.5))}
+    mine = [clone.encode(text, alpha=0.5) for _ in range(3)]
+    theirs = [original.encode(text, alpha=0.5) for _ in range(3)]
+    assert mine != theirs
+    assert all(clone.decode(ids) == text for ids in mine)
 
 
 def test_spawned_process_pool_maps_encode(tokenizer):
