@@ -3,7 +3,9 @@
 One run, the same inputs for every tokenizer: the lines of each corpus (with
 their newlines) encoded as one batch. Prints markdown tables of throughput (MB/s
 of UTF-8 input, best of --repeat runs), the ratios between tokenizers, bytes per
-token, whether our ids equal BytePiece 0.6.3's, and the start-up time of
+token, whether our ids equal BytePiece 0.6.3's, the time of one ``encode`` call
+per line on corpora/en.txt against SentencePiece on the converted model (``bytepiece
+convert --to sentencepiece``: the same ids), and the start-up time of
 ``echo hello | python -m bytepiece encode -m MODEL`` with cold and warm caches.
 
     PYTHONPATH=. python benchmarks/encode.py                 # about a minute
@@ -68,6 +70,9 @@ def parse_args(argv=None):
                    help="runs per measurement; the best is kept (default: %(default)s)")
     p.add_argument("--startup-runs", type=int, default=5,
                    help="warm start-up runs; the median is kept (default: %(default)s)")
+    p.add_argument("--single-lines", type=int, default=30000,
+                   help="lines of corpora/en.txt encoded one call each for the per-call "
+                        "table (default: %(default)s; 0 skips it)")
     p.add_argument("--output", type=Path, default=None, help="also write the tables to FILE.md")
     args = p.parse_args(argv)
     if args.repeat < 1 or args.startup_runs < 1:
@@ -167,6 +172,48 @@ def measure_corpus(tokenizer, sp, lines: list[str], repeat: int, cores: int):
                     one_thread_ids = None
             del ids
     return results["bytepiece"], (sp if isinstance(sp, Missing) else results["sentencepiece"])
+
+
+def measure_single_calls(Tokenizer, spm, model: Path, lines: list[str], repeat: int):
+    """Per-call microseconds of ``encode(line)`` one line at a time: bytepiece (best path
+    and sampled, alpha=0.1, each on a Tokenizer of its own that makes no other kind of
+    call) and SentencePiece on the model converted from bytepiece's, which gives the same
+    ids (counted). A first pass over the lines warms each up (it takes bytepiece from
+    its start-up Python path to its kernel); then the best of ``repeat`` interleaved
+    passes. Returns a dict of figures, or Missing."""
+    if isinstance(spm, Missing):
+        return spm
+    from bytepiece import Model
+    from bytepiece.convert.sentencepiece import to_sentencepiece
+
+    tokenizer, sampler = Tokenizer(str(model)), Tokenizer(str(model), seed=0)
+    t0 = time.perf_counter()
+    for line in lines:
+        tokenizer.encode(line)
+    first_pass = time.perf_counter() - t0
+    for line in lines:
+        sampler.encode(line, alpha=0.1)
+
+    converted = WORK / (model.stem + ".converted.model")
+    if not converted.exists() or converted.stat().st_mtime < model.stat().st_mtime:
+        converted.write_bytes(to_sentencepiece(Model.load(model)))
+    sp = spm.SentencePieceProcessor(model_file=str(converted))
+    same = sum(tokenizer.encode(line) == sp.encode(line) for line in lines)
+    encode, sample, sp_encode = tokenizer.encode, sampler.encode, sp.encode
+    runs = {"bytepiece": lambda: [encode(line) for line in lines],
+            "bytepiece alpha=0.1": lambda: [sample(line, alpha=0.1) for line in lines],
+            "SentencePiece": lambda: [sp_encode(line) for line in lines]}
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    figures = {name: seconds / len(lines) * 1e6 for name, seconds in best.items()}
+    return {"us": figures, "lines": len(lines), "same": same, "converted": converted,
+            "chars": sum(map(len, lines)) / len(lines),
+            "first pass": first_pass / len(lines) * 1e6}
 
 
 def compare_ids(tokenizer, cuts: dict[str, list[str]], reference: dict) -> tuple[bool, int, str]:
@@ -299,7 +346,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def render(args, info, sizes, cut_sizes, bp, bp_cut, sp, ref, ids_check, startup,
+def render(args, info, sizes, cut_sizes, bp, bp_cut, sp, ref, ids_check, single, startup,
            elapsed) -> str:
     cores = info["cores"]
     names = list(sizes)
@@ -383,6 +430,25 @@ def render(args, info, sizes, cut_sizes, bp, bp_cut, sp, ref, ids_check, startup
     lines += ["", f"**{verdict}** — bytepiece against BytePiece 0.6.3 on the lines "
                   f"BytePiece 0.6.3 encoded above."]
 
+    lines += ["", "## One call per text", ""]
+    if isinstance(single, Missing):
+        lines += [f"Not measured: {single.reason}."]
+    else:
+        us = single["us"]
+        sp_us = us["SentencePiece"]
+        lines += [f"Microseconds per `encode(line)` call, one line at a time, over the first "
+                  f"{single['lines']} lines of corpora/en.txt ({single['chars']:.1f} characters "
+                  f"each on average, newline kept), best of {args.repeat} passes after a "
+                  f"warm-up pass. SentencePiece runs the bytepiece model converted with "
+                  f"`bytepiece convert --to sentencepiece` ({single['converted'].name}): "
+                  f"identical ids on {single['same']} of {single['lines']} lines.", ""]
+        lines += table(["tokenizer", "µs per call", "/ SentencePiece"],
+                       [[name, f"{value:.2f}", f"{value / sp_us:.2f}x"]
+                        for name, value in us.items()])
+        lines += ["", f"The warm-up pass of the new Tokenizer took {single['first pass']:.2f} "
+                      f"µs per call (numba was imported by the runs above): a Tokenizer "
+                      f"segments its first 64 KB in Python, so that a program encoding a few "
+                      f"lines never imports numba, then loads its kernel."]
     lines += ["", "## Start-up", "",
               f"Wall time of the whole command. First run: bytepiece with empty "
               f"NUMBA_CACHE_DIR and BYTEPIECE_CACHE_DIR (kernels compile, the model's arrays "
@@ -459,6 +525,12 @@ def main(argv=None) -> None:
         ids_check = reference if isinstance(reference, Missing) else \
             compare_ids(tokenizer, cuts, reference)
 
+    single = Missing("--single-lines 0")
+    if args.single_lines > 0:
+        log(f"one call per line, {args.single_lines} lines of en.txt ...")
+        single_lines = read_lines(CORPORA / "en.txt")[:args.single_lines]
+        single = measure_single_calls(Tokenizer, spm, args.model, single_lines, args.repeat)
+
     log("start-up ...")
     startup = measure_startup(args.model.resolve(), args.sp_model.resolve(), spm,
                               reference_python, reference_version, args.startup_runs)
@@ -487,7 +559,7 @@ def main(argv=None) -> None:
         },
     }
     report = render(args, info, sizes, cut_sizes, bp_results, bp_cut_results, sp_results,
-                    reference, ids_check, startup, time.perf_counter() - started)
+                    reference, ids_check, single, startup, time.perf_counter() - started)
     print(report)
     if args.output:
         args.output.write_text(report + "\n", encoding="utf-8")

@@ -39,7 +39,11 @@ def cache_dir() -> str | None:
 def load_compiled(path: str | os.PathLike) -> tuple[Model, PieceTrie]:
     """The validated model of a file and its trie, from the cache when possible."""
     source = os.fspath(path)
-    raw = read_model_file(source)
+    return load_compiled_bytes(read_model_file(source), source)
+
+
+def load_compiled_bytes(raw: bytes, source: str) -> tuple[Model, PieceTrie]:
+    """``load_compiled`` of a model file's bytes (how a pickled Tokenizer is rebuilt)."""
     folder = cache_dir()
     entry = None
     if folder is not None:

@@ -109,6 +109,24 @@ class Model:
                              f"must be a piece")
         return cls(by_id, counts, source)
 
+    def check(self) -> "Model":
+        """This model, if it is one ``from_json`` could have made (pieces distinct non-empty
+        bytes with every single byte, positive int64 counts), else ModelError."""
+        pieces, counts = self.pieces, self.counts
+        where = f"model {self.source!r}" if isinstance(self.source, str) else "model"
+        if not isinstance(pieces, list) or not all(type(p) is bytes and p for p in pieces):
+            raise ModelError(f"{where}: pieces must be a list of non-empty bytes")
+        if not isinstance(counts, np.ndarray) or counts.dtype != np.int64 or \
+                counts.shape != (len(pieces),):
+            raise ModelError(f"{where}: counts must be an int64 array of one count per piece")
+        if len(pieces) and not (0 < counts.min() and counts.max() <= _MAX_COUNT):
+            raise ModelError(f"{where}: counts must be positive")
+        if len(set(pieces)) != len(pieces):
+            raise ModelError(f"{where}: pieces must be distinct")
+        if not set(bytes([b]) for b in range(256)) <= set(pieces):
+            raise ModelError(f"{where}: every single byte must be a piece")
+        return self
+
     # -- derived -------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -128,9 +146,17 @@ class Model:
             for i, (p, c) in enumerate(zip(self.pieces, self.counts.tolist()))
         }
 
+    def to_json(self, indent: int | None = 4) -> bytes:
+        """The model file's bytes (UTF-8 JSON; indent 4 as BytePiece writes it, None compact)."""
+        if indent is not None and (type(indent) is not int or not 0 <= indent <= 16):
+            raise ModelError(f"indent must be None or 0..16, got {indent!r}")
+        separators = None if indent is not None else (",", ":")
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False,
+                          separators=separators).encode()
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as BytePiece does (indent 4, UTF-8), atomically."""
-        write_atomic(path, json.dumps(self.to_dict(), indent=4, ensure_ascii=False).encode())
+        write_atomic(path, self.to_json())
 
     @classmethod
     def from_counts(cls, counts: dict[bytes, int], source: str = "<trainer>") -> "Model":

@@ -8,6 +8,7 @@ turned into lists once per call.
 
 from __future__ import annotations
 
+import codecs
 import gc
 import os
 import threading
@@ -21,10 +22,15 @@ from .errors import InputError
 from .model import N_SPECIAL, SPECIAL_TOKENS, Model
 from . import small
 from .normalize import nfc
-from .cache import compile_model, load_compiled
+from .cache import compile_model, load_compiled, load_compiled_bytes
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 _NO_SEED = np.uint64(0)
+#: Bytes a Tokenizer segments in plain Python (``small``) before it loads its numba
+#: kernel: about 50 ms of Python against 0.4 s to load numba. A process that encodes a
+#: few lines never imports numba; one that encodes text call by call moves on to the
+#: kernel (about 7x faster per call) once it has spent that much.
+SMALL_BUDGET = 1 << 16
 
 
 class Tokenizer:
@@ -51,16 +57,26 @@ class Tokenizer:
     def __init__(self, model: str | os.PathLike | dict | Model, seed: int | None = None
                  ) -> None:
         if isinstance(model, (Model, dict)):
-            self._model = model if isinstance(model, Model) else Model.from_dict(model)
-            self._trie = compile_model(self._model)
+            model = model.check() if isinstance(model, Model) else Model.from_dict(model)
+            self._setup(model, compile_model(model), seed)
+        elif isinstance(model, (str, os.PathLike)):
+            self._setup(*load_compiled(model), seed)
         else:
-            self._model, self._trie = load_compiled(model)
-        pieces = self._model.pieces
-        self._segment = None  # the numba kernel, loaded by the first input too large for Python
-        self._id_to_bytes = [b""] * N_SPECIAL + pieces
+            raise InputError(f"expected a model file path, a pieces dict or a Model, "
+                             f"got {type(model).__name__}")
+
+    def _setup(self, model: Model, trie, seed: int | None) -> None:
+        self._model, self._trie = model, trie
+        # the numba kernels, loaded by the first input too large for Python (or once
+        # SMALL_BUDGET bytes went through Python): for buffers, and for one text
+        self._segment = None
+        self._best_text = None
+        self._small_budget = SMALL_BUDGET
+        self._id_to_bytes = [b""] * N_SPECIAL + model.pieces
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
         self._objects: np.ndarray | None = None  # one int object per id
+        self._model_json: bytes | None = None  # the pickled form of the model
         self._rng_lock = threading.Lock()
         self.set_seed(seed)
 
@@ -79,6 +95,24 @@ class Tokenizer:
         True
         """
         self._model.save(path)
+
+    def __reduce__(self):
+        """Pickle (and copy) as the model's JSON and the settings; the copy is rebuilt
+        from the compiled-model cache (``cache.load_compiled_bytes``).
+
+        A seeded tokenizer's copy goes on with the same random stream (the same
+        samples); with ``seed=None`` the copy draws a fresh one from entropy.
+
+        >>> import pickle
+        >>> pickle.loads(pickle.dumps(tokenizer)).encode("Hello world")
+        [75, 524, 114, 895]
+        """
+        if self._model_json is None:
+            self._model_json = self._model.to_json(indent=None)
+        with self._rng_lock:
+            state = self._rng.bit_generator.state if self._seed is not None else None
+        return _unpickle, (type(self), self._model_json, self._model.source, self._seed,
+                           state, self._segment is not None)
 
     # -- vocabulary ----------------------------------------------------------
 
@@ -160,6 +194,7 @@ class Tokenizer:
             raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
         with self._rng_lock:
             self._rng = np.random.default_rng(seed)
+            self._seed = None if seed is None else int(seed)
 
     def _draw_seed(self, alpha: float) -> np.uint64:
         """One 64-bit seed per call; the kernel derives every draw from it and the position."""
@@ -190,44 +225,81 @@ class Tokenizer:
             from ._kernels.best_path import segment_best
             from ._kernels.viterbi import segment
 
+            from ._kernels.best_path import segment_text
+
             trie = self._trie
             tables = (trie.nodes, trie.value, trie.logp, trie.pair)
             automaton = trie.automaton
+            nodes, fail, cand_se, cand_len, id_logp, cand_id = automaton
 
             def run(buf, text_ends, split_lines, alpha, seed, offset):
                 if alpha < 0:
                     return segment_best(buf, text_ends, split_lines, *automaton)
                 return segment(buf, text_ends, split_lines, *tables, alpha, seed, offset)
 
+            def best_text(data: bytes) -> np.ndarray:
+                return segment_text(data, True, nodes, fail, cand_se, cand_len, id_logp,
+                                    cand_id)
+
+            self._best_text = best_text
             self._segment = run
         return self._segment
 
+    def _best_ids(self, data: bytes) -> np.ndarray:
+        """int32 ids of the best segmentation of one text: in Python while the kernel is
+        not loaded and the input small (see SMALL_BUDGET), else in the kernel."""
+        best = self._best_text
+        if best is not None:
+            return best(data)
+        n = len(data)
+        if n <= small.SMALL_INPUT and n <= self._small_budget:
+            self._small_budget -= n
+            trie = self._trie
+            return small.segment(np.frombuffer(data, np.uint8), np.array((n,), np.int64), True,
+                                 trie.nodes, trie.value, trie.logp, trie.pair)[0]
+        self._kernel()
+        return self._best_text(data)
+
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False,
-               alpha: float = -1) -> list[int]:
+               alpha: float = -1.0) -> list[int]:
         """Ids of the NFC form of ``text``; ``alpha >= 0`` samples a segmentation.
 
         >>> tokenizer.encode("hello", add_eos=True)
         [107, 524, 114, 2]
         """
-        return self.encode_bytes(_utf8(nfc(text)), add_bos, add_eos, alpha)
-
-    def encode_bytes(self, data: bytes, add_bos: bool = False, add_eos: bool = False,
-                     alpha: float = -1) -> list[int]:
-        """Ids of raw bytes (no normalization), chunked at runs of newlines like text."""
         # the one-text path is kept short: per-call overhead dominates on short texts
-        alpha = float(alpha)
-        trie = self._trie
-        buf = np.frombuffer(data, np.uint8)
-        ends = np.array((len(data),), np.int64)
-        if self._segment is None and alpha < 0 and len(data) <= small.SMALL_INPUT:
-            ids, _ = small.segment(buf, ends, True, trie.nodes, trie.value, trie.logp, trie.pair)
-        else:
-            seed = self._draw_seed(alpha)
-            ids, _ = self._kernel()(buf, ends, True, alpha, seed, 0)
-        out = ids.tolist()
+        if not isinstance(text, str):
+            raise InputError(f"expected a str text, got {type(text).__name__} "
+                             f"(encode_bytes takes bytes)")
+        if type(alpha) is not float:
+            alpha = _alpha(alpha)
+        data = _utf8(nfc(text))
+        out = (self._best_ids(data) if alpha < 0 else self._sample_ids(data, alpha)).tolist()
         if add_bos or add_eos:
             return _add_special(out, add_bos, add_eos)
         return out
+
+    def encode_bytes(self, data: bytes, add_bos: bool = False, add_eos: bool = False,
+                     alpha: float = -1.0) -> list[int]:
+        """Ids of raw bytes (no normalization), chunked at runs of newlines like text.
+
+        >>> tokenizer.encode_bytes(b"raw \\xff bytes")
+        [412, 122, 35, 258, 453, 119, 357]
+        """
+        if type(data) is not bytes:
+            data = _bytes(data)
+        if type(alpha) is not float:
+            alpha = _alpha(alpha)
+        out = (self._best_ids(data) if alpha < 0 else self._sample_ids(data, alpha)).tolist()
+        if add_bos or add_eos:
+            return _add_special(out, add_bos, add_eos)
+        return out
+
+    def _sample_ids(self, data: bytes, alpha: float) -> np.ndarray:
+        """int32 ids of a sampled segmentation of one text."""
+        seed = self._draw_seed(alpha)
+        ends = np.array((len(data),), np.int64)
+        return self._kernel()(np.frombuffer(data, np.uint8), ends, True, alpha, seed, 0)[0]
 
     def tokenize(self, text: str, alpha: float = -1) -> list[bytes]:
         """The pieces (bytes) of the NFC form of ``text``.
@@ -238,18 +310,33 @@ class Tokenizer:
         pieces = self._id_to_bytes
         return [pieces[i] for i in self.encode(text, alpha=alpha)]
 
-    def encode_buffer(self, buf: np.ndarray, text_ends: np.ndarray, alpha: float = -1,
+    def encode_buffer(self, buf: np.ndarray, text_ends: np.ndarray, alpha: float = -1.0,
                       split_lines: bool = True, num_threads: int = 1,
-                      seed: np.uint64 | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Segment texts given as one uint8 buffer and their int64 end offsets.
 
         Returns ``(ids, token_ends)``: int32 ids of all texts in order and, per
         text, the cumulative number of ids at its end. The lowest-level entry
-        point: no normalization, no copies into Python lists.
+        point: no normalization, no copies into Python lists. ``text_ends`` must
+        not decrease and stay within ``buf`` (else InputError); ``seed`` (0..2**64-1)
+        fixes this call's samples.
+
+        >>> buf = np.frombuffer(b"Hello world", np.uint8)
+        >>> tokenizer.encode_buffer(buf, np.array([5, 11]))
+        (array([ 75, 524, 114, 895], dtype=int32), array([3, 4]))
         """
-        alpha = float(alpha)
+        _check_buffer(buf, text_ends)
+        alpha = _alpha(alpha)
+        if not isinstance(split_lines, (bool, np.bool_)):
+            raise InputError(f"split_lines must be True or False, got {split_lines!r}")
+        split_lines = bool(split_lines)
+        num_threads = _threads(num_threads)
+        if seed is not None:
+            seed = _seed64(seed)
         trie = self._trie
-        if self._segment is None and alpha < 0 and buf.shape[0] <= small.SMALL_INPUT:
+        if self._segment is None and alpha < 0 and \
+                buf.shape[0] <= min(small.SMALL_INPUT, self._small_budget):
+            self._small_budget -= buf.shape[0]
             return small.segment(buf, text_ends, split_lines, trie.nodes, trie.value,
                                  trie.logp, trie.pair)
         segment = self._kernel()
@@ -286,8 +373,16 @@ class Tokenizer:
         Sampled results do not depend on ``num_threads``.
         """
         num_threads = _threads(num_threads)
+        alpha = _alpha(alpha)
+        if isinstance(texts, (str, bytes)):
+            raise InputError(f"expected a sequence of str texts, got {type(texts).__name__} "
+                             f"(encode takes one text)")
         if not isinstance(texts, list):
-            texts = list(texts)
+            try:
+                texts = list(texts)
+            except TypeError:
+                raise InputError(f"expected a sequence of str texts, got "
+                                 f"{type(texts).__name__}") from None
         if num_threads > 1 and len(texts) > 1:
             return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha)
         buf, text_ends = self._join_texts(texts)
@@ -305,7 +400,6 @@ class Tokenizer:
         the calling thread (which made 2 threads only 1.0-1.5x one thread; now
         1.7-1.9x on en, code and mixed). Workers joining their parts too was slower.
         """
-        alpha = float(alpha)
         seed = self._draw_seed(alpha)
         bounds = _part_bounds(texts, num_threads)
         if len(bounds) == 2:
@@ -368,18 +462,39 @@ class Tokenizer:
 
     # -- decoding ------------------------------------------------------------
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """Text of ids: special ids are skipped, invalid UTF-8 is dropped.
+    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
+        """Text of ids (special ids are skipped); bytes that are not UTF-8 become U+FFFD.
+
+        ``errors`` as in ``bytes.decode``: "replace" (default, as tiktoken),
+        "ignore" drops them, "strict" raises InputError. ``decode_bytes`` gives
+        the bytes themselves.
 
         >>> tokenizer.decode(tokenizer.encode("naïve café", add_bos=True))
         'naïve café'
+        >>> ids = tokenizer.encode_bytes(b"raw \\xff bytes")
+        >>> tokenizer.decode(ids), tokenizer.decode(ids, errors="ignore")
+        ('raw \ufffd bytes', 'raw  bytes')
         """
-        return self.decode_bytes(ids).decode(errors="ignore")
+        if type(errors) is not str or errors != "replace":
+            _check_errors(errors)
+        return _decode_utf8(self.decode_bytes(ids), errors)
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The bytes the ids stand for (special ids contribute nothing)."""
+        """The bytes the ids stand for, exactly (special ids contribute nothing): the
+        inverse of ``encode_bytes``, also for ids that cut a UTF-8 character.
+
+        >>> tokenizer.decode_bytes(tokenizer.encode_bytes(b"raw \\xff bytes"))
+        b'raw \\xff bytes'
+        """
         if isinstance(ids, np.ndarray):
+            if ids.ndim != 1:
+                raise InputError(f"ids must be a 1-d array, got a {ids.ndim}-d array")
             ids = ids.tolist()
+        elif not isinstance(ids, list):
+            try:
+                ids = list(ids)
+            except TypeError:
+                raise InputError(f"expected a list of ids, got {type(ids).__name__}") from None
         pieces = self._id_to_bytes
         try:
             return b"".join([pieces[i] if i >= 0 else pieces[len(pieces)] for i in ids])
@@ -397,14 +512,103 @@ class Tokenizer:
             self._table = (data, offsets)
         return self._table
 
-    def decode_batch(self, batch: Iterable[Iterable[int]], num_threads: int | None = None
-                     ) -> list[str]:
-        """Texts of many id lists (``num_threads`` is accepted for symmetry; decoding
-        is a join, bound by Python, so it runs on the calling thread)."""
-        return [self.decode(ids) for ids in batch]
+    def decode_batch(self, batch: Iterable[Iterable[int]], num_threads: int | None = None,
+                     errors: str = "replace") -> list[str]:
+        """Texts of many id lists, ``errors`` as in ``decode`` (``num_threads`` is accepted
+        for symmetry; decoding is a join, bound by Python, so it runs on the calling thread).
+
+        >>> tokenizer.decode_batch([[75, 524, 114], [895]])
+        ['Hello', ' world']
+        """
+        _threads(num_threads)
+        _check_errors(errors)
+        try:
+            return [self.decode(ids, errors) for ids in batch]
+        except TypeError:  # not iterable
+            raise InputError(f"expected a list of id lists, got {type(batch).__name__}") from None
 
 
 # -- helpers -----------------------------------------------------------------
+
+def _unpickle(cls: type, model_json: bytes, source: str, seed: int | None,
+              rng_state: dict | None, warm: bool) -> Tokenizer:
+    """The Tokenizer that ``Tokenizer.__reduce__`` pickled; ``warm``: the original had
+    loaded its kernel, so this one does not start with the Python path."""
+    tokenizer = cls.__new__(cls)
+    tokenizer._setup(*load_compiled_bytes(model_json, source), seed)
+    tokenizer._model_json = model_json
+    if rng_state is not None:
+        tokenizer._rng.bit_generator.state = rng_state
+    if warm:
+        tokenizer._small_budget = 0
+    return tokenizer
+
+
+def _bytes(data) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise InputError(f"expected bytes, got {type(data).__name__}"
+                     + (" (encode takes str)" if isinstance(data, str) else ""))
+
+
+def _alpha(alpha) -> float:
+    """``alpha`` as a float (NaN and +inf are refused where sampling starts)."""
+    if isinstance(alpha, (float, int, np.floating, np.integer)) and not isinstance(
+            alpha, (bool, np.bool_)):
+        return float(alpha)
+    raise InputError(f"alpha must be a number (>= 0 samples, < 0 takes the best "
+                     f"segmentation), got {alpha!r}")
+
+
+def _seed64(seed) -> np.uint64:
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) \
+            and 0 <= seed < 2**64:
+        return np.uint64(seed)
+    raise InputError(f"seed must be an integer in 0..2**64-1 or None, got {seed!r}")
+
+
+def _check_buffer(buf, text_ends) -> None:
+    """Refuse arrays the kernels cannot take safely: other types, shapes or layouts,
+    and ends that decrease or leave the buffer (the kernels check no index)."""
+    for name, array, dtype in (("buf", buf, np.uint8), ("text_ends", text_ends, np.int64)):
+        if not isinstance(array, np.ndarray):
+            raise InputError(f"{name} must be a numpy array of {dtype.__name__}, "
+                             f"got {type(array).__name__}")
+        if array.dtype != dtype or array.ndim != 1:
+            raise InputError(f"{name} must be a 1-d array of {dtype.__name__}, got a "
+                             f"{array.ndim}-d array of {array.dtype}")
+        if not (array.flags.c_contiguous and array.flags.aligned):
+            raise InputError(f"{name} must be contiguous (use np.ascontiguousarray({name}))")
+    n = text_ends.shape[0]
+    if n == 0:
+        return
+    if text_ends[0] < 0:
+        raise InputError(f"text_ends[0] is {text_ends[0]}: offsets cannot be negative")
+    if text_ends[-1] > buf.shape[0]:
+        raise InputError(f"text_ends[{n - 1}] is {text_ends[-1]}, past the end of buf "
+                         f"({buf.shape[0]} bytes)")
+    falls = np.flatnonzero(text_ends[1:] < text_ends[:-1])
+    if falls.shape[0]:
+        k = int(falls[0])
+        raise InputError(f"text_ends must not decrease: text_ends[{k + 1}] is "
+                         f"{text_ends[k + 1]}, after {text_ends[k]}")
+
+
+def _check_errors(errors) -> None:
+    try:
+        codecs.lookup_error(errors)
+    except (LookupError, TypeError):
+        raise InputError(f"errors must be 'replace', 'ignore', 'strict' or another error "
+                         f"handler of bytes.decode, got {errors!r}") from None
+
+
+def _decode_utf8(raw: bytes, errors: str) -> str:
+    try:
+        return raw.decode("utf-8", errors)
+    except UnicodeDecodeError as e:
+        raise InputError(f"the ids spell bytes that are not UTF-8 (0x{raw[e.start]:02x} at "
+                         f"byte {e.start}); pass errors='replace' or 'ignore', or use "
+                         f"decode_bytes") from None
 
 def _utf8(text: str) -> bytes:
     try:
@@ -493,6 +697,8 @@ def _part_bounds(texts: list, num_threads: int) -> list[int]:
 def _threads(num_threads: int | None) -> int:
     if num_threads is None:
         return os.cpu_count() or 1
+    if not isinstance(num_threads, (int, np.integer)) or isinstance(num_threads, bool):
+        raise InputError(f"num_threads must be a positive integer or None, got {num_threads!r}")
     if num_threads < 1:
         raise InputError(f"num_threads must be at least 1, got {num_threads}")
     return num_threads

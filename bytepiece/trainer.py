@@ -117,7 +117,7 @@ class Trainer:
         the corpus's shards and the number of parts each merge is cut into
         (defaults: ``training.distributed``).
         """
-        workers = max(1, int(workers))
+        workers = _workers(workers)
         self.timings = {}
         self.spills = {}
         if cluster is not None:
@@ -214,7 +214,8 @@ class Trainer:
 
     def count_ngrams(self, texts, workers: int = 1, spill: Spill | None = None):
         """Phase 1: count the byte slices of ``texts`` into runs: (runs, bytes of text)."""
-        spill = spill or _unbounded(NGRAMS)
+        workers = _workers(workers)
+        spill = _check_spill(spill) or _unbounded(NGRAMS)
         progress = Progress("Count Ngrams", texts)
         try:
             return count_ngrams(texts, self.order, self.isolate_digits, workers, spill,
@@ -225,8 +226,11 @@ class Trainer:
     def prune_ngrams(self, slice_keys, slice_counts, total):
         """Phases 2 and 3 for slices counted in memory (``_entries`` of count tables):
         the language model, as ``build_lm`` gives it."""
-        block = Block(np.asarray(slice_keys, np.uint64).byteswap(),
-                      np.asarray(slice_counts, np.int64))
+        slice_keys = _array("slice_keys", slice_keys, np.uint64)
+        slice_counts = _array("slice_counts", slice_counts, np.int64)
+        _same_length(("slice_keys", slice_keys), ("slice_counts", slice_counts))
+        _check_total(total)
+        block = Block(slice_keys.byteswap(), slice_counts)
         run = MemoryRun(_merge.sort_and_sum(block, NGRAMS), NGRAMS)
         keys, counts = merge_ngrams([run], self.order, self.min_count, 1, 64,
                                     _unbounded(NGRAMS))
@@ -243,6 +247,13 @@ class Trainer:
         """
         from ._kernels import ngrams
 
+        keys = _array("keys", keys, np.uint64)
+        counts = _array("counts", counts, np.int64)
+        _same_length(("keys", keys), ("counts", counts))
+        if counts.shape[0] < 256 or not counts.flags.writeable:
+            raise InputError(f"counts must be a writable array of at least 256 counts (the "
+                             f"single bytes first), got {counts.shape[0]}")
+        _check_total(total)
         missing = counts[:256] == 0
         counts[:256][missing] = 1
         total = int(total) + int(missing.sum())
@@ -258,7 +269,9 @@ class Trainer:
     def count_pieces(self, texts, lm_arrays, workers: int = 1, spill: Spill | None = None):
         """Phase 4: segment ``texts`` with the n-gram model ``lm_arrays`` and count the
         pieces into runs: (runs, bytes of text)."""
-        spill = spill or _unbounded(PIECES)
+        _check_lm(lm_arrays)
+        workers = _workers(workers)
+        spill = _check_spill(spill) or _unbounded(PIECES)
         progress = Progress("Count Pieces", texts)
         try:
             return count_pieces(texts, lm_arrays, self.order, self.ensure_unicode,
@@ -270,6 +283,8 @@ class Trainer:
     def prune_pieces(self, table, workers: int = 1):
         """Phases 5 and 6 for pieces counted in memory (a ``_kernels.lm`` piece table):
         [{piece: count}] per ``max_vocab_size``, largest first."""
+        _check_piece_table(table)
+        workers = _workers(workers)
         block = _merge.sort_and_sum(_table_pieces([table]), PIECES)
         kept, resplit = merge_pieces([MemoryRun(block, PIECES)], self.min_count,
                                      self.max_piece_length, workers, 64, _unbounded(PIECES))
@@ -295,6 +310,98 @@ class Trainer:
         return paths
 
 
+
+
+# -- checks of the phases' inputs: the kernels index their arrays unchecked ----------
+
+def _workers(workers) -> int:
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool):
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    return max(1, min(int(workers), 1024))
+
+
+def _array(name: str, values, dtype) -> np.ndarray:
+    """``values`` as a contiguous 1-d array of ``dtype``, or InputError."""
+    if isinstance(values, np.ndarray) and values.dtype != dtype and not (
+            values.dtype.kind in "iub" and np.dtype(dtype).kind in "iu"):
+        raise InputError(f"{name} must be an array of {np.dtype(dtype)}, got {values.dtype}")
+    try:
+        array = np.ascontiguousarray(values, dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name} must be a 1-d array of {np.dtype(dtype)}") from None
+    if array.ndim != 1:
+        raise InputError(f"{name} must be a 1-d array of {np.dtype(dtype)}, got "
+                         f"{array.ndim}-d")
+    return array
+
+
+def _same_length(*named) -> None:
+    (a, x), (b, y) = named
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{a} and {b} must have the same length, got {x.shape[0]} and "
+                         f"{y.shape[0]}")
+
+
+def _check_total(total) -> None:
+    if not isinstance(total, (int, np.integer)) or isinstance(total, bool) or \
+            not 0 <= total < 2**63:
+        raise InputError(f"total must be a non-negative number of bytes, got {total!r}")
+
+
+def _check_spill(spill):
+    if spill is not None and not isinstance(spill, Spill):
+        raise InputError(f"spill must be a training.spill.Spill or None, got "
+                         f"{type(spill).__name__}")
+    return spill
+
+
+def _exact(name: str, array, dtype, length: int | None = None) -> None:
+    """Refuse anything but a contiguous 1-d array of ``dtype`` (of ``length`` items)."""
+    if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1 or \
+            not (array.flags.c_contiguous and array.flags.aligned):
+        got = f"{array.ndim}-d {array.dtype}" if isinstance(array, np.ndarray) else \
+            type(array).__name__
+        raise InputError(f"{name} must be a contiguous 1-d array of {np.dtype(dtype)}, "
+                         f"got {got}")
+    if length is not None and array.shape[0] != length:
+        raise InputError(f"{name} must hold {length} values, got {array.shape[0]}")
+
+
+def _check_lm(lm_arrays) -> None:
+    """An n-gram LM as ``build_lm`` returns it: (unigram, bigram, kv, kv_logp)."""
+    if not isinstance(lm_arrays, (tuple, list)) or len(lm_arrays) != 4:
+        raise InputError("lm_arrays must be the tuple (unigram, bigram, kv, kv_logp) that "
+                         "build_lm returns")
+    unigram, bigram, kv, kv_logp = lm_arrays
+    _exact("unigram", unigram, np.float64, 256)
+    _exact("bigram", bigram, np.float64, 65536)
+    _exact("kv", kv, np.uint64)
+    _exact("kv_logp", kv_logp, np.float64, kv.shape[0])
+    if kv.shape[0] < 2 or kv.shape[0] % 2 or (kv[0::2] != 0).all():
+        raise InputError("kv must hold (key, value) pairs, at least one of them empty "
+                         "(key 0): look-ups probe until they find the key or an empty pair")
+
+
+def _check_piece_table(table) -> None:
+    """A piece table as ``_kernels.lm`` counts into: (slots, entries, arena, n, used)."""
+    if not isinstance(table, (tuple, list)) or len(table) != 5:
+        raise InputError("table must be a piece table (slots, entries, arena, n, used)")
+    slots, entries, arena, n, used = table
+    _exact("slots", slots, np.uint64)
+    _exact("entries", entries, np.int64)
+    _exact("arena", arena, np.uint8)
+    for name, value, most in (("n", n, entries.shape[0] // 3), ("used", used, arena.shape[0])):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or \
+                not 0 <= value <= most:
+            raise InputError(f"{name} must be an integer in 0..{most}, got {value!r}")
+    starts, lengths, counts = (entries[k:3 * n:3] for k in range(3))
+    bad = np.flatnonzero((starts < 0) | (lengths < 1) | (lengths > used) |
+                         (starts > used - lengths) | (counts < 1))
+    if bad.shape[0]:
+        e = int(bad[0])
+        raise InputError(f"piece {e} of the table is (start {starts[e]}, length {lengths[e]}, "
+                         f"count {counts[e]}): outside the arena's {used} bytes in use, or "
+                         f"not a positive count")
 
 
 def _fan_in(allowance: int, workers: int) -> int:

@@ -60,8 +60,39 @@ def test_decode_skips_special_ids_and_rejects_bad_ones(tokenizer):
     for bad in ([5, tokenizer.vocab_size], [-1], [3, "x"]):
         with pytest.raises(InputError):
             tokenizer.decode(bad)
-    # a piece cut inside a character decodes with the broken bytes dropped
-    assert tokenizer.decode([tokenizer.piece_to_id(b"\xe4"), tokenizer.piece_to_id(b"a")]) == "a"
+    # a piece cut inside a character: U+FFFD by default, as tiktoken and bytes.decode
+    cut = [tokenizer.piece_to_id(b"\xe4"), tokenizer.piece_to_id(b"a")]
+    assert tokenizer.decode(cut) == "\ufffda"
+    assert tokenizer.decode(cut, errors="ignore") == "a"
+
+
+@pytest.mark.parametrize("data", [b"raw \xff bytes", b"\xe4\xb8", b"ok \xe4\xb8\xad \xc3",
+                                  b"\xed\xa0\x80 surrogate", b"plain"])
+def test_decode_errors_follow_bytes_decode(tokenizer, data):
+    """decode(ids, errors) is decode_bytes(ids).decode("utf-8", errors), whatever the bytes."""
+    ids = tokenizer.encode_bytes(data)
+    assert tokenizer.decode_bytes(ids) == data
+    for errors in ("replace", "ignore", "backslashreplace", "surrogateescape"):
+        assert tokenizer.decode(ids, errors=errors) == data.decode("utf-8", errors)
+        assert tokenizer.decode_batch([ids, ids], errors=errors) == \
+            [data.decode("utf-8", errors)] * 2
+    assert tokenizer.decode(ids) == data.decode("utf-8", "replace")
+    try:
+        want = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        with pytest.raises(InputError, match=f"not UTF-8 \\(0x{data[e.start]:02x} at byte "
+                                             f"{e.start}\\).*errors='replace'"):
+            tokenizer.decode(ids, errors="strict")
+    else:
+        assert tokenizer.decode(ids, errors="strict") == want
+
+
+def test_decode_refuses_unknown_error_handlers(tokenizer):
+    for errors in ("bogus", 3, None):
+        with pytest.raises(InputError, match="errors must be"):
+            tokenizer.decode([50], errors=errors)
+        with pytest.raises(InputError, match="errors must be"):
+            tokenizer.decode_batch([[50]], errors=errors)
 
 
 def test_lone_surrogates_are_refused(tokenizer):
@@ -174,3 +205,109 @@ def _shared() -> Tokenizer:
     if not _TOKENIZER:
         _TOKENIZER.append(Tokenizer(make_model(PIECES)))
     return _TOKENIZER[0]
+
+
+def test_one_call_at_a_time_moves_on_to_the_kernel(monkeypatch):
+    """Single calls start in plain Python (no numba import for a few lines) and go to the
+    kernel once SMALL_BUDGET bytes went through Python; the ids are the same either way."""
+    import bytepiece.tokenizer as module
+    from bytepiece import small
+
+    monkeypatch.setattr(module, "SMALL_BUDGET", 200)
+    tokenizer = Tokenizer(make_model(PIECES))
+    texts = [f"hello world {i}\n中文 the\r\n" for i in range(40)]
+    trie = tokenizer._trie
+    expected = []
+    for text in texts:
+        data = text.encode()
+        ids, _ = small.segment(np.frombuffer(data, np.uint8), np.array([len(data)]), True,
+                               trie.nodes, trie.value, trie.logp, trie.pair)
+        expected.append(ids.tolist())
+    got = []
+    for text in texts[:5]:
+        got.append(tokenizer.encode(text))
+    assert tokenizer._segment is None  # 5 texts of 27 bytes: still under the budget
+    got += [tokenizer.encode(text) for text in texts[5:]]
+    assert tokenizer._segment is not None
+    assert got == expected
+    assert [tokenizer.encode_bytes(t.encode()) for t in texts] == expected
+
+
+@pytest.mark.parametrize("buf, text_ends, message", [
+    (np.zeros(1 << 20, np.uint8), np.array([5, (1 << 20) + 1]),
+     r"text_ends\[1\] is 1048577, past the end of buf \(1048576 bytes\)"),
+    (np.zeros(10, np.uint8), np.array([-1, 5]), r"text_ends\[0\] is -1: offsets cannot be negative"),
+    (np.zeros(10, np.uint8), np.array([2, 8, 3, 9]),
+     r"text_ends must not decrease: text_ends\[2\] is 3, after 8"),
+    (np.zeros(10, np.int8), np.array([10]), "buf must be a 1-d array of uint8, got a 1-d array of int8"),
+    (np.zeros((2, 5), np.uint8), np.array([10]), "buf must be a 1-d array of uint8, got a 2-d"),
+    (np.zeros(20, np.uint8)[::2], np.array([10]), r"buf must be contiguous"),
+    (b"hello", np.array([5]), "buf must be a numpy array of uint8, got bytes"),
+    (np.zeros(10, np.uint8), np.array([5.0]), "text_ends must be a 1-d array of int64, got a 1-d array of float64"),
+    (np.zeros(10, np.uint8), [5, 10], "text_ends must be a numpy array of int64, got list"),
+    (np.zeros(10, np.uint8), np.array([5], ">i8"), "text_ends must be a 1-d array of int64"),
+])
+def test_encode_buffer_refuses_arrays_the_kernel_cannot_take(tokenizer, buf, text_ends, message):
+    """Ends past the buffer, negative or decreasing used to read and write out of bounds."""
+    for num_threads in (1, 2):
+        with pytest.raises(InputError, match=message):
+            tokenizer.encode_buffer(buf, text_ends, num_threads=num_threads)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"alpha": "0.1"}, "alpha must be a number"), ({"split_lines": 1}, "split_lines"),
+    ({"num_threads": 1.5}, "num_threads"), ({"seed": -1}, "seed must be an integer"),
+    ({"seed": 2**64}, "seed must be an integer"),
+])
+def test_encode_buffer_refuses_bad_options(tokenizer, kwargs, message):
+    buf = np.frombuffer(b"hello world", np.uint8)
+    with pytest.raises(InputError, match=message):
+        tokenizer.encode_buffer(buf, np.array([5, 11]), **kwargs)
+
+
+def test_encode_buffer_takes_its_edge_cases(tokenizer):
+    buf = np.frombuffer(b"hello world", np.uint8)
+    for ends in ([], [0], [0, 0, 11], [11, 11], [5, 11]):
+        ids, token_ends = tokenizer.encode_buffer(buf, np.array(ends, np.int64))
+        texts = [b"hello world"[a:b] for a, b in zip([0] + ends, ends)]
+        assert [tokenizer.encode_bytes(t) for t in texts] == \
+            [ids[a:b].tolist() for a, b in zip([0] + token_ends.tolist(), token_ends.tolist())]
+    ids, _ = tokenizer.encode_buffer(buf, np.array([11]), seed=2**64 - 1, alpha=0.1)
+    assert tokenizer.decode(ids) == "hello world"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t: t.encode(b"bytes"), "expected a str text, got bytes"),
+    (lambda t: t.encode_bytes("text"), "expected bytes, got str"),
+    (lambda t: t.encode("x", alpha=None), "alpha must be a number"),
+    (lambda t: t.encode_batch("one text"), "expected a sequence of str texts, got str"),
+    (lambda t: t.encode_batch(5), "expected a sequence of str texts, got int"),
+    (lambda t: t.decode(5), "expected a list of ids, got int"),
+    (lambda t: t.decode(np.zeros((2, 2), np.int64)), "ids must be a 1-d array"),
+    (lambda t: t.decode_batch(5), "expected a list of id lists, got int"),
+    (lambda t: Tokenizer(5), "expected a model file path, a pieces dict or a Model, got int"),
+])
+def test_public_methods_refuse_wrong_types_with_input_error(tokenizer, call, message):
+    with pytest.raises(InputError, match=message):
+        call(tokenizer)
+
+
+def test_encode_bytes_takes_bytes_like_objects(tokenizer):
+    want = tokenizer.encode_bytes(b"hello \xff")
+    assert tokenizer.encode_bytes(bytearray(b"hello \xff")) == want
+    assert tokenizer.encode_bytes(memoryview(b"hello \xff")) == want
+
+
+def test_a_model_object_is_checked_before_it_is_compiled():
+    from bytepiece import Model, ModelError
+
+    good = Model.from_dict(make_model(PIECES))
+    assert Tokenizer(good).encode("hello") == Tokenizer(make_model(PIECES)).encode("hello")
+    for pieces, counts, message in (
+            (good.pieces[1:], good.counts[1:], "every single byte"),
+            (good.pieces + [b"hello"], np.append(good.counts, 1), "distinct"),
+            (good.pieces[:-1] + [b""], good.counts, "non-empty bytes"),
+            (good.pieces, good.counts.astype(np.float64), "int64"),
+            (good.pieces, -good.counts, "positive")):
+        with pytest.raises(ModelError, match=message):
+            Tokenizer(Model(pieces, counts))

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import reference_training as ref
+from bytepiece import InputError
 from bytepiece.chunking import pack_chunks, train_chunks
 from bytepiece.trainer import Trainer, _entries
 from conftest import FIXTURES, ROOT
@@ -395,3 +396,48 @@ def _run_dict(run) -> dict[bytes, int]:
 
 def test_fixture_cases_present():
     assert _cases(), f"no reference training fixtures in {TRAIN_FIXTURES}/train"
+
+
+def test_phases_refuse_inputs_their_kernels_cannot_take():
+    """The phase methods hand arrays to kernels that check no index: bad ones are refused."""
+    trainer = Trainer(order=3, max_vocab_size=300, min_count=1)
+    texts = ["the cat sat\n", "the dog sat\n"] * 5
+    (run,), total = trainer.count_ngrams(texts)
+    lm_arrays = trainer.prune_ngrams(run.block.keys.byteswap(), run.block.counts, total)
+    unigram, bigram, kv, kv_logp = lm_arrays
+    full = np.ones_like(kv)
+    for lm_bad, message in (((unigram, bigram, kv), "lm_arrays must be the tuple"),
+                            ((unigram[:10], bigram, kv, kv_logp), "unigram must hold 256"),
+                            ((unigram, bigram.astype(np.float32), kv, kv_logp), "bigram must be"),
+                            ((unigram, bigram, full, full.view(np.float64)), "at least one of "
+                                                                               "them empty"),
+                            ((unigram, bigram, kv, kv_logp[:-2]), "kv_logp must hold")):
+        with pytest.raises(InputError, match=message):
+            trainer.count_pieces(texts, lm_bad)
+    table = _piece_table({b"the": 4, b"cat": 2})
+    slots, entries, arena, n, used = table
+    assert trainer.prune_pieces(table)  # as it is: fine
+    for bad, message in (((slots, entries, arena, entries.shape[0] // 3 + 1, used), "n must be"),
+                         ((slots, _with(entries, slice(6, 9), (0, 0, 1)), arena, n + 1, used),
+                          "piece 2 of the table"),
+                         ((slots, entries, arena, n, arena.shape[0] + 1), "used must be"),
+                         ((slots, _with(entries, 0, used), arena, n, used), "piece 0 of the table"),
+                         ((slots, _with(entries, 1, -1), arena, n, used), "piece 0 of the table"),
+                         ((slots, _with(entries, 5, 0), arena, n, used), "piece 1 of the table"),
+                         ((slots, entries.astype(np.int32), arena, n, used), "entries must be")):
+        with pytest.raises(InputError, match=message):
+            trainer.prune_pieces(bad)
+    with pytest.raises(InputError, match="same length"):
+        trainer.prune_ngrams(np.zeros(3, np.uint64), np.zeros(2, np.int64), 10)
+    with pytest.raises(InputError, match="total must be"):
+        trainer.prune_ngrams(np.zeros(3, np.uint64), np.zeros(3, np.int64), -1)
+    with pytest.raises(InputError, match="at least 256"):
+        trainer.build_lm(np.zeros(3, np.uint64), np.zeros(3, np.int64), 10)
+    with pytest.raises(InputError, match="workers must be"):
+        trainer.train(texts, workers="2")
+
+
+def _with(array, i, value):
+    out = array.copy()
+    out[i] = value
+    return out

@@ -301,3 +301,17 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
         if text_chunks[t] > 0:
             token_ends[t] = tokens_after[text_chunks[t] - 1]
     return ids[:out], token_ends
+
+
+@kernel
+def segment_text(data, split_lines, nodes, fail, cand_se, cand_len, id_logp, cand_id):
+    """int32 ids of one text given as ``bytes``: ``segment_best`` of a single text.
+
+    For one short text per call (``Tokenizer.encode``), where building the
+    buffer and end arrays in Python cost as much as segmenting it.
+    """
+    buf = np.frombuffer(data, np.uint8)
+    text_ends = np.full(1, buf.shape[0], np.int64)
+    ids, _ = segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len,
+                          id_logp, cand_id)
+    return ids
