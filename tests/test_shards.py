@@ -180,3 +180,22 @@ def test_piece_parts_are_ranges_of_keys_in_order():
         which = _piece_parts(keys, parts)
         assert (np.diff(which.astype(np.int64)) >= 0).all()
         assert which.max() < parts
+
+
+def test_pieces_whose_keys_collide_come_back_in_byte_order(monkeypatch):
+    """A compressed run carries no piece keys: the reader computes them and orders equal
+    keys (a 64-bit collision) by the pieces' bytes, as the writer had them."""
+    import bytepiece._kernels.runs as kernels
+
+    def weak_keys(data, ends):  # three keys for everything: collisions everywhere
+        lengths = np.diff(ends, prepend=0)
+        return (lengths % 3).astype(np.uint64) + np.uint64(1)
+
+    monkeypatch.setattr(kernels, "piece_keys", weak_keys)
+    pieces = {bytes([b]) * n + bytes([c]): 1 + b + n for b in range(0, 250, 7)
+              for n in (1, 2, 3) for c in (0, 9)}
+    block = _pieces_block(pieces)  # sorted by the weak keys, then bytes
+    back = [b.piece(i) for b in RunFile(run_bytes([block], PIECES)).blocks()
+            for i in range(len(b))]
+    assert back == [block.piece(i) for i in range(len(block))]
+    assert back == sorted(pieces, key=lambda p: (len(p) % 3, p))

@@ -15,10 +15,14 @@ counts are sums over chunks, so they do not depend on how the work is split.
    (``_cached``);
 4. ``count_pieces_task`` per shard: pieces counted under the model, cut into
    ``parts`` runs by ranges of piece keys;
+   Pieces longer than ``max_piece_length`` are never kept: they stay with the task
+   that counted them, in a run of their own;
 5. ``merge_pieces_task`` per part: kept pieces to the client, the pieces to
    re-split stay with the engine;
-6. ``resplit_task`` per part re-splits those with the kept pieces' tokenizer
-   where they are; the client adds up the counts and cuts to each size.
+6. ``resplit_task`` per part and per shard re-splits those with the kept pieces'
+   tokenizer where they are (summing the counts of a piece re-split in several
+   places gives what re-splitting it once with its total gives); the client adds
+   up the counts and cuts to each size.
 
 A task is a function of its arguments alone, so the engine may run it again
 anywhere (after a worker died) with the same result.
@@ -29,7 +33,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,6 +73,15 @@ class Stats:
     tasks: int = 0
     moved: int = 0
     shared: int = 0
+    #: the bytes of ``moved`` and ``shared`` by what they were
+    detail: dict = field(default_factory=dict)
+
+    def add(self, what: str, n: int, shared: bool = False) -> None:
+        self.detail[what] = self.detail.get(what, 0) + n
+        if shared:
+            self.shared += n
+        else:
+            self.moved += n
 
 
 def train(trainer, corpus, engine, max_memory: int | None = None,
@@ -92,7 +106,7 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
                for shard in shards]
     metas = _wait(engine, [c[0] for c in counted], shards, "Count Ngrams")
     total = sum(m[0] for m in metas)
-    stats.moved += sum(sum(m[1]) for m in metas)
+    stats.add("n-gram runs", sum(sum(m[1]) for m in metas))
     timings["count ngrams"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -108,16 +122,17 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     t = time.perf_counter()
     model = (uuid.uuid4().hex, byte_counts, total)
     kept = [m[1] for m in merged]
-    stats.shared += sum(m[1] for m in metas)
+    stats.add("kept n-grams", sum(m[1] for m in metas), shared=True)
     del merged
     timings["build lm"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    counted = [engine.submit(count_pieces_task, job, model, shard, *kept, returns=parts + 1)
+    counted = [engine.submit(count_pieces_task, job, model, shard, *kept, returns=parts + 2)
                for shard in shards]
     metas = _wait(engine, [c[0] for c in counted], shards, "Count Pieces")
     second = sum(m[0] for m in metas)
-    stats.moved += sum(sum(m[1]) for m in metas)
+    stats.add("piece runs", sum(sum(m[1]) for m in metas))
+    stats.detail["long pieces, kept where counted"] = sum(m[2] for m in metas)
     if second != total:
         raise InputError(f"the corpus gave {total} bytes of text the first time and "
                          f"{second} the second: leave it alone until the model is written")
@@ -125,31 +140,36 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     timings["count pieces"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    merged = [engine.submit(merge_pieces_task, job, *[c[1 + p] for c in counted], returns=2)
+    merged = [engine.submit(merge_pieces_task, job, *[c[2 + p] for c in counted], returns=2)
               for p in range(parts)]
-    del counted
     kept_runs = engine.gather([m[0] for m in merged])
-    stats.moved += sum(map(len, kept_runs))
+    stats.add("kept pieces", sum(map(len, kept_runs)))
     kept = concat([b for run in kept_runs for b in RunFile(run).blocks()], PIECES)
     del kept_runs
     timings["merge pieces"] = time.perf_counter() - t
 
+    # the pieces to re-split, where they are: those the merges did not keep, and each
+    # shard's pieces too long to keep (never sent to a merge)
     t = time.perf_counter()
     pieces, counts = vocabulary(kept)
     del kept
     shared = (uuid.uuid4().hex, _pack_pieces(pieces), counts)
-    stats.shared += len(shared[1])
+    stats.add("vocabulary", len(shared[1]), shared=True)
     vocab = engine.share(shared)
-    splits = engine.gather([engine.submit(resplit_task, vocab, m[1]) for m in merged])
-    stats.moved += sum(map(len, splits))
-    del merged
+    to_split = [m[1] for m in merged] + [c[1] for c in counted]
+    splitting = [engine.submit(resplit_task, vocab, run) for run in to_split]
+    with ThreadPoolExecutor(1) as pool:  # this machine's tokenizer, while the tasks run
+        splitter = pool.submit(Splitter, pieces, os.cpu_count() or 1)
+        splits = engine.gather(splitting)
+        splitter = splitter.result()
+    stats.add("re-split counts", sum(map(len, splits)))
+    del merged, counted, to_split, splitting
     for packed in splits:
         counts = counts + _unpack_counts(packed, len(counts))
-    threads = os.cpu_count() or 1
-    trainer.pieces = cut_to_sizes(Splitter(pieces, threads), counts, trainer.max_vocab_size)
+    trainer.pieces = cut_to_sizes(splitter, counts, trainer.max_vocab_size)
     timings["prune pieces"] = time.perf_counter() - t
     trainer.total_bytes = total
-    stats.tasks = 2 * len(shards) * (parts + 2) + 4 * parts
+    stats.tasks = 3 * len(shards) + 3 * parts
     return stats
 
 
@@ -205,9 +225,11 @@ def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[tuple[np.ndarray, int], b
 
 
 def count_pieces_task(job: Job, model: tuple, shard, *kept: bytes) -> tuple:
-    """A shard's pieces under the n-gram model as ``job.parts`` compressed runs, after
-    (bytes of text, run sizes). ``model``: (token, counts of the 256 bytes, bytes of
-    text); ``kept``: the merges' kept n-grams."""
+    """A shard's pieces under the n-gram model: (bytes of text, run sizes, size of the
+    run of long pieces), the pieces longer than ``max_piece_length`` (never kept, so
+    re-split where they are), then ``job.parts`` compressed runs of the others.
+    ``model``: (token, counts of the 256 bytes, bytes of text); ``kept``: the merges'
+    kept n-grams."""
     from .spill import Spill
     from .workdir import WorkDirs
 
@@ -217,10 +239,12 @@ def count_pieces_task(job: Job, model: tuple, shard, *kept: bytes) -> tuple:
     try:
         spill = Spill(_budget(job), workdirs, "pieces", PIECES)
         runs, total = trainer.count_pieces(job.corpus.shard_texts(shard), lm, 1, spill)
-        parts = _partition(runs, PIECES, job.parts, _piece_parts)
+        longest = job.params["max_piece_length"]
+        long, *parts = _partition(runs, PIECES, job.parts, _piece_parts,
+                                  lambda b: np.diff(b.ends, prepend=0) > longest)
     finally:
         workdirs.remove()
-    return ((total, [len(p) for p in parts]), *parts)
+    return ((total, [len(p) for p in parts], len(long)), long, *parts)
 
 
 def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
@@ -276,19 +300,23 @@ def _budget(job: Job) -> int:
     return job.memory or default_budget()
 
 
-def _partition(runs: list, kind: int, parts: int, part_of) -> list[bytes]:
-    """The sum of ``runs`` cut into ``parts`` compressed runs by ``part_of(keys, parts)``."""
+def _partition(runs: list, kind: int, parts: int, part_of, aside=None) -> list[bytes]:
+    """The sum of ``runs`` cut into ``parts`` compressed runs by ``part_of(keys, parts)``;
+    with ``aside(block)`` (a mask), the entries it picks come first, as a run of their own."""
     from .merge import merge
     from .piece_counts import _select
 
-    cut: list[list[Block]] = [[] for _ in range(parts)]
+    cut: list[list[Block]] = [[] for _ in range(parts + 1)]
     for block in merge(runs, kind):
-        which = part_of(block.keys, parts)
-        for p in range(parts):
+        which = part_of(block.keys, parts) + np.uint64(1)
+        if aside is not None:
+            which[aside(block)] = 0
+        for p in range(parts + 1):
             mask = which == p
             if mask.any():
                 cut[p].append(Block(block.keys[mask], block.counts[mask]) if kind == NGRAMS
                               else _select(block, mask))
+    cut = cut if aside is not None else cut[1:]
     return [run_bytes(blocks, kind) if blocks else b"" for blocks in cut]
 
 

@@ -27,10 +27,13 @@ run file that exists is whole: resuming training relies on this.
 
 Runs that travel between machines (``run_bytes``) are compressed: the kind has
 the ``COMPRESSED`` bit, and a block is ``n u64, data bytes u64, payload bytes
-u64`` and a zstd frame of its arrays, the keys as differences from the one
-before, each array's bytes transposed (byte 0 of every value, then byte 1...):
-sorted keys and small counts become runs of zero bytes, about 2 bytes an entry
-instead of 16.
+u64`` and a zstd frame of its arrays, each array's bytes transposed (byte 0 of
+every value, then byte 1...). N-gram keys are sent as differences from the one
+before: sorted keys and small counts become runs of zero bytes, about 2 bytes
+an entry instead of 16. Pieces are sent without their keys (hashes, which do not
+compress), in the order of their first 8 bytes, so that pieces that share a
+start lie together; the reader computes the keys again and puts the entries
+back in key order.
 """
 
 from __future__ import annotations
@@ -185,18 +188,55 @@ def run_bytes(blocks, kind: int) -> bytes:
 
 
 def _compress(parts: list[np.ndarray]) -> bytes:
-    """keys (as differences), counts, lengths transposed, then the data: one zstd frame."""
+    """One zstd frame of a block's arrays (see the module docstring)."""
     import zstandard
 
     keys = parts[0]
-    delta = np.diff(keys, prepend=keys[:1]) if len(keys) else keys
-    if len(keys):
-        delta[0] = keys[0]
-    arrays = [delta, *parts[1:3]]
-    raw = b"".join(_transposed(a) for a in arrays)
-    if len(parts) > 3:
-        raw += parts[3].tobytes()
+    if len(parts) > 2:  # pieces: no keys, in the order of their first bytes
+        counts, lengths, data = parts[1:]
+        starts = np.cumsum(lengths, dtype=np.int64) - lengths
+        order = np.lexsort((keys, _prefixes(data, starts, lengths)))
+        from .._kernels.lm import gather
+
+        data, _ = gather(data, starts, lengths.astype(np.int64), order)
+        raw = _transposed(counts[order]) + _transposed(lengths[order]) + data.tobytes()
+    else:
+        delta = np.diff(keys, prepend=keys[:1]) if len(keys) else keys
+        if len(keys):
+            delta[0] = keys[0]
+        raw = _transposed(delta) + _transposed(parts[1])
     return zstandard.ZstdCompressor(level=3).compress(raw)
+
+
+def _prefixes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of each piece as a big-endian uint64 (zeros past its end)."""
+    prefix = np.zeros(len(starts), np.uint64)
+    for j in range(8):
+        byte = np.zeros(len(starts), np.uint64)
+        has = lengths > j
+        byte[has] = data[starts[has] + j]
+        prefix = (prefix << np.uint64(8)) | byte
+    return prefix
+
+
+def _key_order(data: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, order): the pieces' keys, and the order that sorts them by key, then bytes."""
+    from .._kernels.runs import piece_keys
+
+    keys = piece_keys(data, ends)
+    order = np.argsort(keys, kind="stable")
+    tied = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    if len(tied):  # a 64-bit collision: those pieces by their bytes
+        starts = ends - np.diff(ends, prepend=0)
+        piece = lambda i: data[starts[i]:ends[i]].tobytes()  # noqa: E731
+        for t in tied:
+            a = b = t
+            while a > 0 and keys[order[a - 1]] == keys[order[t]]:
+                a -= 1
+            while b + 1 < len(order) and keys[order[b + 1]] == keys[order[t]]:
+                b += 1
+            order[a:b + 1] = sorted(order[a:b + 1], key=piece)
+    return keys, order
 
 
 def _transposed(a: np.ndarray) -> bytes:
@@ -290,13 +330,18 @@ class RunFile:
 
         size = int(np.frombuffer(f.read(8), np.uint64)[0])
         raw = zstandard.ZstdDecompressor().decompress(f.read(size))
-        keys = np.cumsum(_untransposed(raw, 0, n, np.uint64), dtype=np.uint64)
-        counts = _untransposed(raw, 8 * n, n, np.int64)
         if self.kind == NGRAMS:
-            return Block(keys, counts)
-        lengths = _untransposed(raw, 16 * n, n, np.uint32)
-        data = np.frombuffer(raw, np.uint8, data_bytes, 20 * n)
-        return Block(keys, counts, np.cumsum(lengths, dtype=np.int64), data)
+            keys = np.cumsum(_untransposed(raw, 0, n, np.uint64), dtype=np.uint64)
+            return Block(keys, _untransposed(raw, 8 * n, n, np.int64))
+        from .._kernels.lm import gather
+
+        counts = _untransposed(raw, 0, n, np.int64)
+        lengths = _untransposed(raw, 8 * n, n, np.uint32).astype(np.int64)
+        data = np.frombuffer(raw, np.uint8, data_bytes, 12 * n)
+        ends = np.cumsum(lengths)
+        keys, order = _key_order(data, ends)
+        data, ends = gather(data, ends - lengths, lengths, order)
+        return Block(keys[order], counts[order], ends, data)
 
 
 class MemoryRun:
