@@ -595,8 +595,13 @@ def _check_buffer(buf, text_ends) -> None:
 
 
 def _check_errors(errors) -> None:
+    """An InputError unless ``errors`` is a handler that decoding can use (not one for
+    encoding only, such as 'xmlcharrefreplace')."""
     try:
         codecs.lookup_error(errors)
+        b"\xff".decode("utf-8", errors)
+    except UnicodeDecodeError:
+        pass  # 'strict'
     except (LookupError, TypeError):
         raise InputError(f"errors must be 'replace', 'ignore', 'strict' or another error "
                          f"handler of bytes.decode, got {errors!r}") from None

@@ -3,9 +3,9 @@ escaped pieces, token arrays) back into text, streaming."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
-import sys
 
 import click
 
@@ -14,6 +14,14 @@ from ._common import (LongLine, check_output, input_size, load_tokenizer, open_o
 
 #: Token arrays are read this many bytes at a time.
 ARRAY_READ_BYTES = 1 << 22
+
+#: The error handlers of ``--errors``: those of ``bytes.decode`` that decode (what
+#: ``Tokenizer.decode(ids, errors=...)`` accepts, less the encode-only xmlcharrefreplace
+#: and namereplace). The text is written as UTF-8, with the lone surrogates of the
+#: surrogate handlers written back as the bytes they stand for.
+ERRORS = ["replace", "strict", "ignore", "backslashreplace", "surrogateescape",
+          "surrogatepass"]
+_WRITE_BACK = {"surrogateescape": "surrogateescape", "surrogatepass": "surrogatepass"}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,21 +32,35 @@ ARRAY_READ_BYTES = 1 << 22
               help="What FILEs hold, as `bytepiece encode --format` writes it: ids or jsonl "
                    "(either is read, line by line), pieces (escaped), or a token array: bin "
                    "(raw little-endian uint16 ids, uint32 past 65536 ids) or npy.")
+@click.option("--errors", type=click.Choice(ERRORS), default="replace", show_default=True,
+              help="Bytes the ids spell that are not UTF-8, as Python's bytes.decode and "
+                   "Tokenizer.decode(ids, errors=...) treat them: replace (U+FFFD, as "
+                   "tiktoken), strict (an error naming the line and token), ignore (dropped), "
+                   "backslashreplace (written \\xHH), surrogateescape (written as they are: "
+                   "the bytes of Tokenizer.decode_bytes), surrogatepass (UTF-8 surrogates "
+                   "written as they are, other bytes an error as with strict).")
 @click.option("-o", "--output", metavar="FILE", default=None,
               help="Write here (atomically) instead of stdout.")
-def command(model, files, fmt, output):
+def command(model, files, fmt, errors, output):
     """Decode FILEs (or stdin) of ids, as `bytepiece encode` writes them, into text.
 
-    Each line is decoded on its own (special ids 0-2 are skipped, bytes that do
-    not form UTF-8 are dropped) and the texts are written back to back: the
-    newlines are inside the ids, so encode | decode gives the text back exactly,
-    whatever --format encode wrote (give decode the same --format).
+    Each line is decoded on its own (special ids 0-2 are skipped) and the texts
+    are written back to back: the newlines are inside the ids, so encode | decode
+    gives the text back exactly, whatever --format encode wrote (give decode the
+    same --format). A token array is decoded as one text.
+
+    Bytes that do not form UTF-8 (ids of single bytes, or ids cut from their
+    neighbours) become U+FFFD by default, as in Python and tiktoken; --errors
+    ignore drops them, and --errors strict stops with an error naming the line
+    and token, writing no -o file.
 
     \b
     Examples:
       echo "Hello world" | bytepiece encode -m model.json | bytepiece decode -m model.json
       bytepiece decode -m model.json ids.txt -o text.txt
       bytepiece decode -m model.json --format npy tokens.npy
+      bytepiece decode -m model.json --errors strict ids.txt   # fail on bytes not UTF-8
+      bytepiece decode -m model.json --errors ignore ids.txt   # drop them, as BytePiece
     """
     import numpy as np
 
@@ -51,15 +73,16 @@ def command(model, files, fmt, output):
     if fmt in ("bin", "npy"):
         with open_output(output) as out, progress(input_size(files), "decode") as bar:
             for path in files or ("-",):
-                _decode_array(out, tokenizer, path, fmt, bar)
+                _decode_array(out, tokenizer, path, fmt, bar, errors)
         return
     piece_ids = _piece_ids(tokenizer) if fmt == "pieces" else None
+    pieces = _Pieces(tokenizer)
     with open_output(output) as out, progress(input_size(files), "decode") as bar:
         line_no = {}
         for name, offset, block in read_blocks(files, long_lines=True):
             first_line = line_no.get(name, 1)
             if isinstance(block, LongLine):  # too long to hold: streamed, same text
-                _decode_long_line(out, tokenizer, block, first_line)
+                _decode_long_line(out, tokenizer, block, first_line, errors)
                 line_no[name] = first_line + 1
                 bar.update(block.length)
                 continue
@@ -67,11 +90,11 @@ def command(model, files, fmt, output):
             if piece_ids is not None:
                 ids, line_ends = _parse_piece_lines(block, piece_ids, name, first_line)
                 raw = gather_pieces(ids, data, offsets).tobytes()
-                out.write(_lossy(raw, ids, line_ends, offsets))
+                out.write(_lines_text(raw, ids, line_ends, pieces, errors, name, first_line))
                 bar.update(len(block))
                 continue
             if block.lstrip()[:1] == b"{":
-                text = _decode_jsonl(tokenizer, block, name, first_line)
+                text = _decode_jsonl(tokenizer, block, name, first_line, errors)
                 out.write(text)
                 bar.update(len(block))
                 continue
@@ -81,7 +104,7 @@ def command(model, files, fmt, output):
                 raise click.ClickException(f"{name}: line {line}: {_token_at(block, bad)!r} "
                                            f"is not an id of this model (0..{max_id})")
             raw = gather_pieces(ids, data, offsets).tobytes()
-            out.write(_lossy(raw, ids, line_ends, offsets))
+            out.write(_lines_text(raw, ids, line_ends, pieces, errors, name, first_line))
             bar.update(len(block))
 
 
@@ -94,13 +117,109 @@ def _token_at(data: bytes, start: int) -> str:
     return data[start:end].decode(errors="replace")[:30]
 
 
-def _lossy(raw: bytes, ids, line_ends, offsets) -> bytes:
-    """``raw``, the bytes of lines of ids, with invalid UTF-8 dropped line by line."""
+def _text(raw: bytes, errors: str) -> bytes:
+    """The text of ``raw`` as UTF-8 to write: ``raw.decode("utf-8", errors)`` as
+    ``Tokenizer.decode`` does it (valid UTF-8 comes back as it is). With "strict",
+    bytes that are not UTF-8 raise the UnicodeDecodeError, for the caller to say where."""
     try:
         raw.decode("utf-8")
         return raw
     except UnicodeDecodeError:
-        return _decode_lines_lossy(raw, ids, line_ends, offsets)
+        return raw.decode("utf-8", errors).encode("utf-8", _WRITE_BACK.get(errors, "strict"))
+
+
+def _token_of_byte(ids, offsets, byte: int) -> int:
+    """The index in ``ids`` of the token that spells byte ``byte`` of their bytes."""
+    import numpy as np
+
+    ids = np.asarray(ids, np.int64)
+    ends = np.cumsum(offsets[ids + 1] - offsets[ids])
+    return int(np.searchsorted(ends, byte, side="right"))
+
+
+def _not_utf8(where: str, token_id: int, byte: int, of_line: int | None = None):
+    """The --errors strict error: at ``where`` ("NAME: line N" with ``of_line``, the
+    token's index on the line; "NAME: token I" in a token array, as for a bad id)."""
+    which = "" if of_line is None else f" (the {_ordinal(of_line + 1)} id of the line)"
+    return click.ClickException(f"{where}: byte 0x{byte:02x} of id {token_id}{which} is not "
+                                f"UTF-8 (use --errors replace or --errors ignore to go on)")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _lines_text(raw: bytes, ids, line_ends, pieces: _Pieces, errors: str, name: str,
+                first_line: int) -> bytes:
+    """The text of lines of ids, each line decoded on its own (``_text``): ``raw`` is
+    their bytes, ``line_ends`` the cumulative id counts per line (all the ids)."""
+    import numpy as np
+
+    try:
+        raw.decode("utf-8")
+        if not pieces.cut_between_lines(raw, ids, line_ends):
+            return raw  # then each line on its own is the same text
+    except UnicodeDecodeError:
+        pass
+    offsets = pieces.offsets
+    byte_ends = np.zeros(ids.shape[0] + 1, np.int64)
+    np.cumsum(offsets[ids + 1] - offsets[ids], out=byte_ends[1:])
+    parts = []
+    start = first_id = 0
+    for k, end_id in enumerate(line_ends.tolist()):
+        end = int(byte_ends[end_id])
+        try:
+            parts.append(_text(raw[start:end], errors))
+        except UnicodeDecodeError as e:
+            token = _token_of_byte(ids[first_id:end_id], offsets, e.start)
+            raise _not_utf8(f"{name}: line {first_line + k}", int(ids[first_id + token]),
+                            raw[start + e.start], token) from None
+        start, first_id = end, end_id
+    return b"".join(parts)
+
+
+class _Pieces:
+    """The model's pieces as kernels read them (``Tokenizer.piece_table``), and which
+    are empty (the special ids) or start with a UTF-8 continuation byte."""
+
+    #: Steps over empty ids at the start of lines before counting the bytes instead.
+    EMPTY_STEPS = 4
+
+    def __init__(self, tokenizer):
+        import numpy as np
+
+        self.data, self.offsets = tokenizer.piece_table()
+        self.empty = self.offsets[1:] == self.offsets[:-1]
+        first = np.zeros(self.empty.shape[0], np.uint8)
+        first[~self.empty] = self.data[self.offsets[:-1][~self.empty]]
+        self.continues = ~self.empty & ((first & 0xC0) == 0x80)
+
+    def cut_between_lines(self, raw: bytes, ids, line_ends) -> bool:
+        """Whether the bytes of a line (after the first) start with a continuation byte:
+        a character cut between lines, so that decoding the lines one by one differs
+        from decoding ``raw``, their bytes, at once. Looks at the first ids of the
+        lines, stepping over empty ones (``<bos>``); counts the bytes if that is long."""
+        import numpy as np
+
+        pos, ends = line_ends[:-1], line_ends[1:]  # the lines after the first
+        for _ in range(self.EMPTY_STEPS):
+            live = pos < ends
+            pos, ends = pos[live], ends[live]
+            if not pos.shape[0]:
+                return False
+            first = ids[pos]
+            if self.continues[first].any():
+                return True
+            empty = self.empty[first]
+            if not empty.any():
+                return False
+            pos, ends = pos[empty] + 1, ends[empty]
+        byte_ends = np.zeros(ids.shape[0] + 1, np.int64)
+        np.cumsum(self.offsets[ids + 1] - self.offsets[ids], out=byte_ends[1:])
+        starts = byte_ends[line_ends[:-1]]
+        starts = starts[starts < len(raw)]
+        return bool(((np.frombuffer(raw, np.uint8)[starts] & 0xC0) == 0x80).any())
 
 
 def _piece_ids(tokenizer) -> dict[bytes, int]:
@@ -131,19 +250,63 @@ def _parse_piece_lines(block: bytes, piece_ids: dict[bytes, int], name: str, fir
     return np.array(ids, np.int64), np.array(line_ends, np.int64)
 
 
-def _decode_array(out, tokenizer, path: str, fmt: str, bar) -> None:
+class _Spelled:
+    """Turns a stream of id arrays into their bytes, and remembers where the last bytes
+    came from: the token (index in the stream) and id of a byte offset, for the bytes
+    ``iter_utf8`` may still hold (the last array and up to 4 bytes before it)."""
+
+    def __init__(self, tokenizer):
+        self.data, self.offsets = tokenizer.piece_table()
+        self.recent = collections.deque()  # (first byte, byte count, first token, ids)
+        self.bytes = self.tokens = 0
+
+    def __call__(self, ids) -> bytes:
+        from bytepiece._kernels.text_io import gather_pieces
+
+        raw = gather_pieces(ids, self.data, self.offsets).tobytes()
+        self.recent.append((self.bytes, len(raw), self.tokens, ids))
+        self.bytes += len(raw)
+        self.tokens += ids.shape[0]
+        last = self.recent[-1][0]
+        while len(self.recent) > 1 and self.recent[1][0] <= last - 4:
+            self.recent.popleft()
+        return raw
+
+    def token_at(self, byte: int) -> tuple[int, int]:
+        """``(token, id)`` of the token that spells byte ``byte`` of the stream."""
+        for start, size, first, ids in reversed(self.recent):
+            if start <= byte < start + size:
+                k = _token_of_byte(ids, self.offsets, byte - start)
+                return first + k, int(ids[k])
+        raise AssertionError(f"byte {byte} is no longer held")
+
+    def decoder(self, errors: str, line: str | None, name: str):
+        """A ``decode(raw, offset)`` for ``iter_utf8``: ``_text``, with "strict" an error
+        naming ``line`` ("NAME: line N") and the token's index on it, or with no
+        ``line`` the token's index in the array of file ``name``."""
+        def decode(raw: bytes, offset: int) -> bytes:
+            try:
+                return _text(raw, errors)
+            except UnicodeDecodeError as e:
+                token, token_id = self.token_at(offset + e.start)
+                if line is None:
+                    raise _not_utf8(f"{name}: token {token}", token_id, raw[e.start]) from None
+                raise _not_utf8(line, token_id, raw[e.start], token) from None
+        return decode
+
+
+def _decode_array(out, tokenizer, path: str, fmt: str, bar, errors: str) -> None:
     """Decode the token array (``fmt`` bin or npy) in ``path`` ('-': stdin) as one text,
     a few MB at a time; the newlines are inside the ids."""
     import numpy as np
 
-    from bytepiece._kernels.text_io import gather_pieces
     from bytepiece.streaming import iter_utf8
     from bytepiece.token_array import token_dtype
 
     from ._common import _open_input
 
     name = "<stdin>" if path == "-" else path
-    data, offsets = tokenizer.piece_table()
+    spelled = _Spelled(tokenizer)
     max_id = tokenizer.vocab_size - 1
     with _open_input(path) as f:
         reads = iter(lambda: _read_array(f, name), b"")
@@ -171,7 +334,7 @@ def _decode_array(out, tokenizer, path: str, fmt: str, bar) -> None:
                     if count is not None and done > count:
                         raise click.ClickException(
                             f"{name}: more ids than the {count} its .npy header says")
-                    yield gather_pieces(ids.astype(np.int64), data, offsets).tobytes()
+                    yield spelled(ids.astype(np.int64))
                 bar.update(len(chunk))
             if carry:
                 raise click.ClickException(
@@ -182,8 +345,9 @@ def _decode_array(out, tokenizer, path: str, fmt: str, bar) -> None:
                 raise click.ClickException(
                     f"{name}: ends after {done} of the {count} ids its .npy header says")
 
-        for text in iter_utf8(id_arrays(), lambda raw, _: raw.decode("utf-8", "ignore")):
-            out.write(text.encode())
+        decode = spelled.decoder(errors, None, name)
+        for text in iter_utf8(id_arrays(), decode):
+            out.write(text)
 
 
 def _read_array(f, name: str) -> bytes:
@@ -236,20 +400,21 @@ def _npy_header(reads, name: str):
     return dtype, shape[0], buf[header_end:]
 
 
-def _decode_long_line(out, tokenizer, line: LongLine, number: int) -> None:
+def _decode_long_line(out, tokenizer, line: LongLine, number: int, errors: str) -> None:
     """Decode a line of ids too long to hold, as it is read: the same text as whole
     (ids are cut at blanks, the bytes between UTF-8 characters)."""
     import numpy as np
 
-    from bytepiece._kernels.text_io import gather_pieces, parse_id_lines
+    from bytepiece._kernels.text_io import parse_id_lines
     from bytepiece.streaming import iter_utf8
 
-    data, offsets = tokenizer.piece_table()
+    spelled = _Spelled(tokenizer)
     max_id = tokenizer.vocab_size - 1
     pieces = line.pieces()
     head = next(pieces)
     if head.lstrip()[:1] == b"{":  # a JSON line: read whole
-        out.write(_decode_jsonl(tokenizer, b"".join([head, *pieces]), line.name, number))
+        out.write(_decode_jsonl(tokenizer, b"".join([head, *pieces]), line.name, number,
+                                errors))
         return
 
     def piece_bytes():
@@ -265,28 +430,16 @@ def _decode_long_line(out, tokenizer, line: LongLine, number: int) -> None:
                 raise click.ClickException(f"{line.name}: line {number}: "
                                            f"{_token_at(text, bad)!r} is not an id of this "
                                            f"model (0..{max_id})")
-            yield gather_pieces(ids, data, offsets).tobytes()
+            yield spelled(ids)
 
-    for text in iter_utf8(piece_bytes(), lambda raw, _: raw.decode("utf-8", errors="ignore")):
-        out.write(text.encode())
-
-
-def _decode_lines_lossy(raw: bytes, ids, line_ends, offsets) -> bytes:
-    """Decode line by line, dropping invalid UTF-8 within each line as decode() does."""
-    lengths = offsets[ids + 1] - offsets[ids]
-    byte_ends = lengths.cumsum()
-    parts = []
-    start = 0
-    for end_id in line_ends.tolist():
-        end = int(byte_ends[end_id - 1]) if end_id > 0 else 0
-        end = max(end, start)
-        parts.append(raw[start:end].decode("utf-8", errors="ignore").encode())
-        start = end
-    parts.append(raw[start:].decode("utf-8", errors="ignore").encode())
-    return b"".join(parts)
+    decode = spelled.decoder(errors, f"{line.name}: line {number}", line.name)
+    for text in iter_utf8(piece_bytes(), decode):
+        out.write(text)
 
 
-def _decode_jsonl(tokenizer, block: bytes, name: str, first_line: int) -> bytes:
+def _decode_jsonl(tokenizer, block: bytes, name: str, first_line: int, errors: str) -> bytes:
+    """The text of JSON Lines of ``{"ids": [...]}``, each line decoded on its own:
+    ``Tokenizer.decode_bytes`` (which checks the ids), then ``_text``."""
     from bytepiece import InputError
 
     parts = []
@@ -298,7 +451,13 @@ def _decode_jsonl(tokenizer, block: bytes, name: str, first_line: int) -> bytes:
             ids = record.get("ids") if isinstance(record, dict) else None
             if not isinstance(ids, list):
                 raise ValueError('no "ids" list')
-            parts.append(tokenizer.decode(ids).encode())
+            raw = tokenizer.decode_bytes(ids)
         except (ValueError, KeyError, InputError) as e:
             raise click.ClickException(f"{name}: line {first_line + k}: {e}") from None
+        try:
+            parts.append(_text(raw, errors))
+        except UnicodeDecodeError as e:
+            token = _token_of_byte(ids, tokenizer.piece_table()[1], e.start)
+            raise _not_utf8(f"{name}: line {first_line + k}", ids[token], raw[e.start],
+                            token) from None
     return b"".join(parts)

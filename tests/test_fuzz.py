@@ -223,14 +223,17 @@ def test_mutated_sentencepiece_models(edits):
     _check_loaded(conversion.model)
 
 
-def _decode_reference(data: bytes) -> tuple[int, bytes, str]:
-    """(status, stdout, stderr) that ``bytepiece decode`` must give for ``data`` on stdin:
-    lines of ids separated by spaces, tabs or CRs, or JSON Lines of {"ids": [...]}; the
-    first bad token or line is named, else each line's text (bad UTF-8 dropped).
+def _decode_reference(data: bytes, errors: str = "replace") -> tuple[int, bytes, str]:
+    """(status, stdout, stderr) that ``bytepiece decode --errors ERRORS`` must give for
+    ``data`` on stdin: lines of ids separated by spaces, tabs or CRs, or JSON Lines of
+    {"ids": [...]}; the first bad token or line is named, else each line's text, as
+    ``Tokenizer.decode(ids, errors)`` gives it (U+FFFD by default); with "strict" the
+    first line whose bytes are not UTF-8 is named, with the id and its place.
 
     Input streams in blocks of whole lines, each block read as JSON Lines when it starts
     with "{": here the lines up to the last newline, then what follows it; the text of
-    a block is written before the next is read, so it stays on stdout after an error."""
+    a block is written before the next is read, so it stays on stdout after an error
+    (and every id of a block of ids is checked before its text is)."""
     max_id = TOKENIZER.vocab_size - 1
     cut = data.rfind(b"\n") + 1
     blocks = [data[:cut], data[cut:]] if 0 < cut < len(data) else [data]
@@ -239,6 +242,24 @@ def _decode_reference(data: bytes) -> tuple[int, bytes, str]:
 
     def fail(message: str):
         return 1, out, f"bytepiece: error: <stdin>: {message}\n"
+
+    def text(ids: list[int], line: int):
+        """(text as UTF-8, None), or (None, the error) for --errors strict."""
+        if errors != "strict":
+            return TOKENIZER.decode(ids, errors=errors).encode(), None
+        spelled = [TOKENIZER.decode_bytes([i]) for i in ids]
+        raw = b"".join(spelled)
+        try:
+            return raw.decode("utf-8").encode(), None
+        except UnicodeDecodeError as e:
+            k, start = 0, 0
+            while start + len(spelled[k]) <= e.start:
+                start += len(spelled[k])
+                k += 1
+            nth = {1: "1st", 2: "2nd", 3: "3rd"}.get(k + 1, f"{k + 1}th")
+            return None, fail(f"line {line}: byte 0x{raw[e.start]:02x} of id {ids[k]} (the "
+                              f"{nth} id of the line) is not UTF-8 (use --errors replace or "
+                              f"--errors ignore to go on)")
 
     for block in blocks:
         if block.lstrip()[:1] == b"{":
@@ -253,10 +274,13 @@ def _decode_reference(data: bytes) -> tuple[int, bytes, str]:
                 if not isinstance(ids, list):
                     return fail(f'line {first_line + k}: no "ids" list')
                 try:
-                    text = TOKENIZER.decode(ids).encode()
+                    TOKENIZER.decode_bytes(ids)
                 except InputError as e:
                     return fail(f"line {first_line + k}: {e}")
-                out += text
+                decoded, error = text(ids, first_line + k)
+                if error:
+                    return error
+                out += decoded
         else:
             for token in re.finditer(rb"[^ \t\r\n]+", block):
                 word = token.group()
@@ -265,9 +289,14 @@ def _decode_reference(data: bytes) -> tuple[int, bytes, str]:
                     shown = word.decode(errors="replace")[:30]
                     return fail(f"line {line}: {shown!r} is not an id of this model "
                                 f"(0..{max_id})")
-            for line in block.split(b"\n"):
+            decoded = b""
+            for k, line in enumerate(block.split(b"\n")):
                 ids = [int(word) for word in re.findall(rb"[0-9]+", line)]
-                out += TOKENIZER.decode_bytes(ids).decode("utf-8", "ignore").encode()
+                line_text, error = text(ids, first_line + k)
+                if error:
+                    return error
+                decoded += line_text
+            out += decoded
         first_line += block.count(b"\n")
     return 0, out, ""
 
@@ -286,19 +315,35 @@ def test_decode_reference_knows_the_cases():
     assert _decode_reference(f"{a}\n{{".encode()) == (
         1, b"a", "bytepiece: error: <stdin>: line 2: Expecting property name enclosed in "
                  "double quotes: line 1 column 2 (char 1)\n")
+    # bytes that are not UTF-8: ids 3 + byte
+    assert _decode_reference(f"{a} 258 {b}\n".encode()) == (0, "a\ufffdb".encode(), "")
+    assert _decode_reference(f"{a} 258 {b}\n".encode(), "ignore") == (0, b"ab", "")
+    assert _decode_reference(f"{a}\n{a} 200\n".encode(), "strict") == (
+        1, b"", "bytepiece: error: <stdin>: line 2: byte 0xc5 of id 200 (the 2nd id of the "
+                "line) is not UTF-8 (use --errors replace or --errors ignore to go on)\n")
+    assert _decode_reference(f'{{"ids": [{a}, 200, 131]}}\n{{"ids": [258]}}'.encode(),
+                             "strict") == (
+        1, "a\u0140".encode(), "bytepiece: error: <stdin>: line 2: byte 0xff of id 258 (the "
+                               "1st id of the line) is not UTF-8 (use --errors replace or "
+                               "--errors ignore to go on)\n")
 
 
+#: Ids 131, 200 and 258 are the bytes 0x80, 0xc5 and 0xff: alone, not UTF-8.
 ID_BYTES = st.lists(st.sampled_from([b"0", b"3", b"97", b"262", b"263", b" ", b"\t", b"\r",
                                      b"\n", b"\x0b", b"{", b'"ids": [', b"]}", b",", b"-1",
-                                     b"x", b"\xff"]), max_size=12).map(b"".join)
+                                     b"x", b"\xff", b"131", b"200", b"258"]),
+                    max_size=12).map(b"".join)
 
 
-@given(st.one_of(st.binary(max_size=40), ID_BYTES))
-@settings(max_examples=300, deadline=None)
-def test_any_bytes_to_decode(data):
+@given(st.one_of(st.binary(max_size=40), ID_BYTES),
+       st.sampled_from([None, "replace", "ignore", "strict"]))
+@settings(max_examples=400, deadline=None)
+def test_any_bytes_to_decode(data, errors):
     """Whatever ``bytepiece decode`` reads: exactly the reference's text, or exactly its
     one-line error (an "internal error: ..." from a crash fails)."""
-    assert _cli(["decode", "-m", _model_file()], data) == _decode_reference(data)
+    option = [] if errors is None else ["--errors", errors]
+    assert _cli(["decode", "-m", _model_file(), *option], data) == \
+        _decode_reference(data, errors or "replace")
 
 
 @given(st.binary(max_size=40), st.sampled_from(["ids", "pieces", "jsonl", "bin"]),

@@ -88,7 +88,8 @@ def test_decode_errors_follow_bytes_decode(tokenizer, data):
 
 
 def test_decode_refuses_unknown_error_handlers(tokenizer):
-    for errors in ("bogus", 3, None):
+    # names bytes.decode does not know, and handlers for encoding only
+    for errors in ("bogus", 3, None, "xmlcharrefreplace", "namereplace"):
         with pytest.raises(InputError, match="errors must be"):
             tokenizer.decode([50], errors=errors)
         with pytest.raises(InputError, match="errors must be"):
