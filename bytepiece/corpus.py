@@ -344,7 +344,11 @@ class Corpus:
         ``text_column`` or no such column of text."""
         pa, pq = _pyarrow(path)
         try:
-            schema = pq.read_schema(path)
+            if is_url(path):
+                with self._open(path)[0] as raw:
+                    schema = pq.read_schema(raw)
+            else:
+                schema = pq.read_schema(path)
         except (OSError, pa.ArrowException) as e:
             raise InputError(f"cannot read {path}: {_message(e)}") from None
         columns = ", ".join(schema.names) or "none"

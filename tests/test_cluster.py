@@ -92,14 +92,10 @@ def test_options_reach_the_workers(dask_client, tmp_path):
     assert _model_bytes(remote, tmp_path, "r.json") == _model_bytes(local, tmp_path, "l.json")
 
 
-def test_a_worker_killed_in_the_count_pass_changes_nothing(dask_client, local_model, tmp_path,
-                                                           monkeypatch):
-    """SIGKILL one worker process once the first shards are counted: the scheduler reruns
-    what it held and was running, and the model is the same."""
+def _when_a_shard_is_counted(monkeypatch, killed: list, kill) -> None:
+    """Call ``kill()`` when the client hears of the first shards counted in the first pass,
+    until it reports a kill in ``killed`` (the other shards are still being counted)."""
     import bytepiece.training.batches as batches
-
-    pids = sorted(dask_client.run(os.getpid).values())
-    killed = []
 
     class KillingProgress(batches.Progress):
         def __init__(self, desc, texts, unit="B"):
@@ -109,13 +105,26 @@ def test_a_worker_killed_in_the_count_pass_changes_nothing(dask_client, local_mo
 
                 def kill_once(n):
                     if not killed:
-                        os.kill(pids[0], signal.SIGKILL)
-                        killed.append(pids[0])
+                        kill()
                     update(n)
 
                 self.bar.update = kill_once
 
     monkeypatch.setattr(batches, "Progress", KillingProgress)
+
+
+def test_a_worker_killed_in_the_count_pass_changes_nothing(dask_client, local_model, tmp_path,
+                                                           monkeypatch):
+    """SIGKILL one worker process once the first shards are counted: the scheduler reruns
+    what it held and was running, and the model is the same."""
+    pids = sorted(dask_client.run(os.getpid).values())
+    killed = []
+
+    def kill():
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(pids[0])
+
+    _when_a_shard_is_counted(monkeypatch, killed, kill)
     trainer = Trainer(max_vocab_size=SIZES)
     trainer.train(Corpus(FILES), cluster=dask_client, shard_bytes=1 << 17, parts=2)
     assert killed and killed[0] not in dask_client.run(os.getpid).values()
@@ -235,8 +244,6 @@ def test_a_ray_worker_killed_while_counting_changes_nothing(ray_cluster, local_m
     """SIGKILL a Ray worker process while it runs a count task: Ray runs the task again."""
     import psutil
 
-    import bytepiece.training.batches as batches
-
     killed = []
 
     def kill_a_counting_worker():
@@ -247,20 +254,7 @@ def test_a_ray_worker_killed_while_counting_changes_nothing(ray_cluster, local_m
                 killed.append(proc.pid)
                 return
 
-    class KillingProgress(batches.Progress):
-        def __init__(self, desc, texts, unit="B"):
-            super().__init__(desc, texts, unit)
-            if desc == "Count Ngrams":
-                update = self.bar.update
-
-                def kill_once(n):
-                    if not killed:
-                        kill_a_counting_worker()
-                    update(n)
-
-                self.bar.update = kill_once
-
-    monkeypatch.setattr(batches, "Progress", KillingProgress)
+    _when_a_shard_is_counted(monkeypatch, killed, kill_a_counting_worker)
     trainer = Trainer(max_vocab_size=SIZES)
     trainer.train(Corpus(FILES), cluster=ray_cluster, shard_bytes=1 << 16, parts=2)
     assert killed, "no worker was counting when the first shard was done"

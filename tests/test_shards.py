@@ -199,3 +199,20 @@ def test_pieces_whose_keys_collide_come_back_in_byte_order(monkeypatch):
             for i in range(len(b))]
     assert back == [block.piece(i) for i in range(len(block))]
     assert back == sorted(pieces, key=lambda p: (len(p) % 3, p))
+
+
+def test_compressed_and_parquet_urls(tmp_path):
+    """fsspec URLs of .zst and Parquet files read as the local files do."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    (tmp_path / "a.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(b"x y\nz\n" * 50))
+    pq.write_table(pa.table({"text": ["one doc", None, "two\ndocs"]}), tmp_path / "b.parquet")
+    local = Corpus([tmp_path / "a.txt.zst", tmp_path / "b.parquet"], text_column="text")
+    remote = Corpus([f"file://{tmp_path}/a.txt.zst", f"file://{tmp_path}/b.parquet"],
+                    text_column="text")
+    assert list(remote) == list(local) and list(local)[-2:] == ["one doc", "two\ndocs"]
+    assert [t for s in remote.shards(10) for t in remote.shard_texts(s)] == list(local)
+    with pytest.raises(InputError, match="has no column 'body'"):
+        Corpus([f"file://{tmp_path}/b.parquet"], text_column="body")
