@@ -84,6 +84,7 @@ _TRAINED = re.compile(r"trained on ([\d.]+) MB in ([\d.]+)s(?: \([^)]*\))? \((.*
 _CLUSTER = re.compile(rf"on the cluster: (\d+) shards, (\d+) parts per merge, (\d+) tasks; "
                       rf"{_SIZE} passed between tasks, {_SIZE} shared with every worker; "
                       rf"peak memory here {_SIZE}")
+_PRUNING = re.compile(r"pruning: re-split tasks ([\d.]+)s, cut to sizes here ([\d.]+)s")
 _SINGLE = re.compile(rf"memory budget {_SIZE}, peak memory {_SIZE}, spilled (\d+) n-gram "
                      rf"and (\d+) piece runs")
 
@@ -229,6 +230,10 @@ def parse_summary(stderr: str) -> dict | None:
             "passed": _size(*c.group(4, 5)), "shared": _size(*c.group(6, 7)),
             "peak_here": _size(*c.group(8, 9)),
         }
+        pruning = _PRUNING.search(after)
+        if pruning:
+            out["cluster"]["resplit_seconds"] = float(pruning.group(1))
+            out["cluster"]["cut_seconds"] = float(pruning.group(2))
     s = _SINGLE.match(after)
     if s:
         out["single"] = {"budget": _size(*s.group(1, 2)), "peak_here": _size(*s.group(3, 4)),
@@ -711,13 +716,17 @@ class Measured:
     client_seconds: float
     passed: int
     shared: int
+    resplit_seconds: float = 0.0
 
     @classmethod
     def of(cls, result: dict, corpus_bytes: int) -> "Measured":
+        """The phases of a run; the re-split tasks of its pruning count as workers' work,
+        the rest of pruning (and building the model) as the client's."""
         p, c = result["parsed"]["phases"], result["parsed"]["cluster"]
+        resplit = c.get("resplit_seconds", 0.0)
         return cls(corpus_bytes, result["workers"], c["shards"], c["parts"],
                    phase_sum(p, COUNT_PHASES), phase_sum(p, MERGE_PHASES),
-                   phase_sum(p, CLIENT_PHASES), c["passed"], c["shared"])
+                   phase_sum(p, CLIENT_PHASES) - resplit, c["passed"], c["shared"], resplit)
 
 
 def count_rate(m: Measured) -> float:
@@ -745,12 +754,14 @@ def shard_plan(corpus_bytes: int, slots: int) -> tuple[int, int]:
 
 
 def task_count(shards: int, parts: int) -> int:
-    """Tasks of one training, as bytepiece.training.distributed.train counts them.
+    """Tasks of one training: bytepiece.training.distributed's own count.
 
     >>> task_count(4, 2)
-    40
+    18
     """
-    return 2 * shards * (parts + 2) + 4 * parts
+    from bytepiece.training.distributed import task_count as count
+
+    return count(shards, parts)
 
 
 def project(m: Measured, corpus_bytes: int, workers: int, bandwidth: float,
@@ -760,10 +771,11 @@ def project(m: Measured, corpus_bytes: int, workers: int, bandwidth: float,
 
     - count: the shards in waves of ``workers``, each shard at the measured count rate;
     - merge: the measured merges grown with the corpus, over ``workers`` parts;
+    - re-split: pruning's re-split tasks, grown with the corpus, over ``workers``;
     - transfer: the bytes passed, grown with the corpus, into every worker at once;
     - broadcast: the shared bytes, grown with the corpus, out of the client to each worker;
-    - client: build lm and prune pieces, which do not scale with workers: as measured
-      (low) or grown with the corpus (high);
+    - client: build lm and the rest of prune pieces (the cut to sizes), which do not
+      scale with workers: as measured (low) or grown with the corpus (high);
     - scheduler: every task one after the other at ``task_overhead``.
     """
     growth = corpus_bytes / m.corpus_bytes
@@ -773,6 +785,7 @@ def project(m: Measured, corpus_bytes: int, workers: int, bandwidth: float,
     parts = {
         "count": math.ceil(shards / workers) * shard_bytes / count_rate(m),
         "merge": m.merge_seconds * growth * m.parts / workers,
+        "re-split": m.resplit_seconds * growth * m.workers / workers,
         "transfer": passed / (workers * bandwidth),
         "broadcast": shared * workers / bandwidth,
         "scheduler": tasks * task_overhead,
@@ -802,13 +815,15 @@ def projection_table(projections: dict[str, list[dict]]) -> list[str]:
     ...          broadcast=3.0, scheduler=25.0, client_low=10.0, client_high=1000.0,
     ...          total_low=140.6, total_high=1130.4, moved=5 * GB, moved_share=0.05)
     >>> projection_table({"Dask": [p]})[2]
-    '| Dask | 32 | 373 | 25000 | 100 | 2 | 0.5 | 3.0 | 25 | 10–1000 | 141–1130 (2 min–19 min) \
+    '| Dask | 32 | 373 | 25000 | 100 | 2 | 0 | 0.5 | 3.0 | 25 | 10–1000 | 141–1130 (2 min–19 min) \
 | 5.0 (5.0%) |'
     """
-    header = ["engine", "workers", "shards", "tasks", "count s", "merge s", "transfer s",
-              "broadcast s", "scheduler s", "client s", "total s", "moved GB (% corpus)"]
+    header = ["engine", "workers", "shards", "tasks", "count s", "merge s", "re-split s",
+              "transfer s", "broadcast s", "scheduler s", "client s", "total s",
+              "moved GB (% corpus)"]
     rows = [[engine, str(p["workers"]), str(p["shards"]), str(p["tasks"]), f"{p['count']:.0f}",
-             f"{p['merge']:.0f}", f"{p['transfer']:.1f}", f"{p['broadcast']:.1f}",
+             f"{p['merge']:.0f}", f"{p.get('re-split', 0):.0f}", f"{p['transfer']:.1f}",
+             f"{p['broadcast']:.1f}",
              f"{p['scheduler']:.0f}", f"{p['client_low']:.0f}–{p['client_high']:.0f}",
              f"{p['total_low']:.0f}–{p['total_high']:.0f} ({_hours(p['total_low'])}–"
              f"{_hours(p['total_high'])})",
@@ -844,7 +859,8 @@ def projection_section(args, results: dict, corpus_bytes: int) -> list[str]:
         lines.append(
             f"- {r['label']}, measured: count phases {m.count_seconds:.1f} s on {m.workers} "
             f"workers = {count_rate(m) / MB:.2f} MB/s per worker; merges {m.merge_seconds:.1f} s "
-            f"over {m.parts} parts; build lm + prune pieces {m.client_seconds:.1f} s; "
+            f"over {m.parts} parts; pruning's re-split tasks {m.resplit_seconds:.1f} s; the "
+            f"rest of build lm and prune pieces (the client's) {m.client_seconds:.1f} s; "
             f"{m.passed / MB / (corpus_bytes / GB):.1f} MB passed and "
             f"{m.shared / MB / (corpus_bytes / GB):.1f} MB shared per GB of corpus; "
             f"{m.shards} shards of {corpus_bytes / m.shards / MB:.0f} MB.")
@@ -865,8 +881,8 @@ def projection_section(args, results: dict, corpus_bytes: int) -> list[str]:
         "How each column is made, and what it assumes:",
         "",
         f"- shards, tasks: the corpus as one file cut as bytepiece cuts it (shards of "
-        f"{cap / MiB:.0f} MiB at most), parts per merge = workers; tasks = 2 x shards x "
-        f"(parts + 2) + 4 x parts, as bytepiece counts them.",
+        f"{cap / MiB:.0f} MiB at most), parts per merge = workers; tasks = 3 x shards + 3 x "
+        f"parts, as bytepiece counts them (Dask adds a small task per item a task returns).",
         "- count: both count phases run shard by shard in waves of `workers` shards "
         "(ceil(shards / workers) waves), each shard at the measured MB/s per worker; the "
         "corpus is read from storage that keeps up with every worker at once.",
@@ -881,11 +897,12 @@ def projection_section(args, results: dict, corpus_bytes: int) -> list[str]:
         f"corpus (an upper bound: they grow slower), sent by the client once to every worker "
         f"at {args.bandwidth:g} GB/s, one worker after the other (no broadcast tree).",
         f"- scheduler: {args.task_overhead:g} ms per task, one task after the other.",
-        "- client: build lm and prune pieces run on (or are driven by) the client and do "
-        "not get faster with workers; low: as measured, high: grown linearly with the "
-        "corpus. On one machine prune pieces grows faster than the corpus (scale.md: 19.5 s "
-        "at 256 MB, 82 s at 1 GB, 427 s at 4 GB), but on a cluster its re-splitting runs in "
-        "the workers' tasks.",
+        "- re-split: pruning's re-split tasks (the pieces not kept, where the merges and "
+        "counts left them), grown linearly with the corpus, spread over the workers.",
+        "- client: the rest of build lm and prune pieces (sharing the vocabulary, the cut "
+        "to each size on the client) does not get faster with workers; low: as measured, "
+        "high: grown linearly with the corpus (an upper bound: it works on the candidate "
+        "pieces, which grow slower than the corpus).",
         "- moved: passed + shared x workers, at the projected size; its share of the corpus "
         "against the target of 10%.",
         "- Not in it: worker start-up, stragglers and retries, skew between parts, and "

@@ -195,7 +195,9 @@ def _summary(trainer, paths, texts, elapsed, workers):
         err.write(f"on the cluster: {stats.shards} shards, {stats.parts} parts per merge, "
                   f"{stats.tasks} tasks; {format_size(stats.moved)} passed between tasks, "
                   f"{format_size(stats.shared)} shared with every worker; peak memory here "
-                  f"{format_size(peak)}\n")
+                  f"{format_size(peak)}; pruning: re-split tasks "
+                  f"{stats.seconds.get('re-split tasks', 0):.1f}s, cut to sizes here "
+                  f"{stats.seconds.get('cut to sizes', 0):.1f}s\n")
     else:
         spills = trainer.spills.get("ngrams", 0) + trainer.spills.get("pieces", 0)
         disk = f", {format_size(trainer.temp_disk)} of temporary disk at most" if spills else ""

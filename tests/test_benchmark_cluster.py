@@ -142,11 +142,13 @@ def test_the_summary_bytepiece_writes_is_read(cluster, tmp_path, capsys):
     assert single["trained_seconds"] == 1.2 and set(single["phases"]) >= {
         *cluster.COUNT_PHASES, *cluster.MERGE_PHASES, *cluster.CLIENT_PHASES}
     assert single["single"]["spilled_runs"] == 0 and single["single"]["peak_here"] > MiB
-    trainer.cluster_stats = Stats(shards=3, parts=2, tasks=34, moved=5 * MiB, shared=300 * 1024)
+    trainer.cluster_stats = Stats(shards=3, parts=2, tasks=34, moved=5 * MiB, shared=300 * 1024,
+                                  seconds={"re-split tasks": 7.25, "cut to sizes": 1.5})
     _summary(trainer, paths, texts, 1.25, 1)
     on_cluster = cluster.parse_summary(capsys.readouterr().err)["cluster"]
     assert on_cluster["shards"] == 3 and on_cluster["tasks"] == 34
     assert (on_cluster["passed"], on_cluster["shared"]) == (5 * MiB, 300 * 1024)
+    assert (on_cluster["resplit_seconds"], on_cluster["cut_seconds"]) == (7.2, 1.5)
 
 
 # -- the table, the targets, the notes ---------------------------------------------
@@ -253,14 +255,23 @@ def test_projection_arithmetic(cluster):
     assert p["merge"] == pytest.approx(2.0 * 100 * 2 / 32)
     assert p["transfer"] == pytest.approx(6000 * MB / (32 * GB))
     assert p["broadcast"] == pytest.approx(500 * MB * 32 / GB)
-    assert p["tasks"] == 2 * 373 * 34 + 4 * 32
+    assert p["tasks"] == 3 * 373 + 3 * 32
     assert p["scheduler"] == pytest.approx(p["tasks"] / 1000)
     assert (p["client_low"], p["client_high"]) == (12.0, 1200.0)
+    assert p["re-split"] == 0  # none measured
     fixed = p["count"] + p["merge"] + p["transfer"] + p["broadcast"] + p["scheduler"]
     assert p["total_low"] == pytest.approx(fixed + 12)
     assert p["total_high"] == pytest.approx(fixed + 1200)
     assert p["moved"] == pytest.approx(6000 * MB + 500 * MB * 32)
     assert p["moved_share"] == pytest.approx(p["moved"] / (100 * GB))
+
+
+def test_resplit_tasks_scale_with_workers(cluster):
+    m = measured(cluster, resplit_seconds=40.0)
+    p = cluster.project(m, 100 * GB, 32, bandwidth=GB, task_overhead=0.001)
+    assert p["re-split"] == pytest.approx(40.0 * 100 * 2 / 32)
+    without = cluster.project(measured(cluster), 100 * GB, 32, GB, 0.001)
+    assert p["total_low"] == pytest.approx(without["total_low"] + p["re-split"])
 
 
 def test_more_workers_count_faster_and_broadcast_more(cluster):

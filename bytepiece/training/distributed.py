@@ -75,6 +75,8 @@ class Stats:
     shared: int = 0
     #: the bytes of ``moved`` and ``shared`` by what they were
     detail: dict = field(default_factory=dict)
+    #: seconds of the pruning phase: its re-split tasks, then this machine's cut to sizes
+    seconds: dict = field(default_factory=dict)
 
     def add(self, what: str, n: int, shared: bool = False) -> None:
         self.detail[what] = self.detail.get(what, 0) + n
@@ -162,15 +164,24 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
         splitter = pool.submit(Splitter, pieces, os.cpu_count() or 1)
         splits = engine.gather(splitting)
         splitter = splitter.result()
+    stats.seconds["re-split tasks"] = time.perf_counter() - t
     stats.add("re-split counts", sum(map(len, splits)))
     del merged, counted, to_split, splitting
     for packed in splits:
         counts = counts + _unpack_counts(packed, len(counts))
+    cut = time.perf_counter()
     trainer.pieces = cut_to_sizes(splitter, counts, trainer.max_vocab_size)
+    stats.seconds["cut to sizes"] = time.perf_counter() - cut
     timings["prune pieces"] = time.perf_counter() - t
     trainer.total_bytes = total
-    stats.tasks = 3 * len(shards) + 3 * parts
+    stats.tasks = task_count(len(shards), parts)
     return stats
+
+
+def task_count(shards: int, parts: int) -> int:
+    """Tasks of a training: per shard, two counts and a re-split of its long pieces; per
+    part, two merges and a re-split."""
+    return 3 * shards + 3 * parts
 
 
 def _wait(engine, handles: list, shards: list, desc: str) -> list:
