@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pathlib
+import signal
 
 import pytest
+
+# A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored in
+# every process started after it: the tests that interrupt a command with SIGINT need it
+# back (Python's own handler here; children then start with the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent
