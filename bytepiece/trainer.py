@@ -35,6 +35,7 @@ import numpy as np
 from .errors import InputError
 from .model import Model
 from .training import merge as _merge
+from .training.merge import fan_in
 from .training.batches import Progress
 from .training.ngram_counts import count_ngrams, merge_ngrams
 from .training.piece_counts import _pieces as _table_pieces
@@ -169,7 +170,7 @@ class Trainer:
         self.timings["count ngrams"] = time.perf_counter() - t
         t = time.perf_counter()
         keys, counts = merge_ngrams(runs, self.order, self.min_count, workers,
-                                    _fan_in(ngrams_spill.allowance, workers), ngrams_spill)
+                                    fan_in(ngrams_spill.allowance, workers), ngrams_spill)
         del runs
         self.timings["merge ngrams"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -192,7 +193,7 @@ class Trainer:
         self.timings["count pieces"] = time.perf_counter() - t
         t = time.perf_counter()
         kept, resplit = merge_pieces(runs, self.min_count, self.max_piece_length, workers,
-                                     _fan_in(pieces_spill.allowance, workers), pieces_spill)
+                                     fan_in(pieces_spill.allowance, workers), pieces_spill)
         del runs
         self.timings["merge pieces"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -402,12 +403,6 @@ def _check_piece_table(table) -> None:
         raise InputError(f"piece {e} of the table is (start {starts[e]}, length {lengths[e]}, "
                          f"count {counts[e]}): outside the arena's {used} bytes in use, or "
                          f"not a positive count")
-
-
-def _fan_in(allowance: int, workers: int) -> int:
-    """How many runs one merge reads at once: two blocks of ~1 MB each per run and
-    per merging thread within the allowance (at least 4, at most 64)."""
-    return max(4, min(64, allowance // (workers * 6 << 20)))
 
 
 def _batch_chars(allowance: int) -> int:

@@ -219,13 +219,13 @@ def count_ngrams_task(job: Job, shard) -> tuple:
 def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[tuple[np.ndarray, int], bytes]:
     """One part's runs merged: ((counts of the 256 bytes in it, size of the run), the kept
     n-grams of orders >= 2 as a compressed run, keys big-endian)."""
-    from ..trainer import _fan_in
+    from .merge import fan_in
     from .ngram_counts import merge_ngrams
 
     spill = _MergeSpill(job)
     try:
         keys, counts = merge_ngrams([RunFile(r) for r in runs if r], job.params["order"],
-                                    job.params["min_count"], 1, _fan_in(spill.allowance, 1),
+                                    job.params["min_count"], 1, fan_in(spill.allowance, 1),
                                     spill)
     finally:
         spill.workdirs.remove()
@@ -260,14 +260,14 @@ def count_pieces_task(job: Job, model: tuple, shard, *kept: bytes) -> tuple:
 
 def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
     """One part's runs merged: (kept pieces, pieces to re-split), as compressed runs."""
-    from ..trainer import _fan_in
+    from .merge import fan_in
     from .piece_counts import merge_pieces, resplit_blocks
 
     spill = _MergeSpill(job)
     try:
         kept, dropped = merge_pieces([RunFile(r) for r in runs if r], job.params["min_count"],
                                      job.params["max_piece_length"], 1,
-                                     _fan_in(spill.allowance, 1), spill)
+                                     fan_in(spill.allowance, 1), spill)
         return run_bytes([kept], PIECES), run_bytes(resplit_blocks(dropped), PIECES)
     finally:
         spill.workdirs.remove()
@@ -315,7 +315,6 @@ def _partition(runs: list, kind: int, parts: int, part_of, aside=None) -> list[b
     """The sum of ``runs`` cut into ``parts`` compressed runs by ``part_of(keys, parts)``;
     with ``aside(block)`` (a mask), the entries it picks come first, as a run of their own."""
     from .merge import merge
-    from .piece_counts import _select
 
     cut: list[list[Block]] = [[] for _ in range(parts + 1)]
     for block in merge(runs, kind):
@@ -325,8 +324,7 @@ def _partition(runs: list, kind: int, parts: int, part_of, aside=None) -> list[b
         for p in range(parts + 1):
             mask = which == p
             if mask.any():
-                cut[p].append(Block(block.keys[mask], block.counts[mask]) if kind == NGRAMS
-                              else _select(block, mask))
+                cut[p].append(block.select(mask))
     cut = cut if aside is not None else cut[1:]
     return [run_bytes(blocks, kind) if blocks else b"" for blocks in cut]
 

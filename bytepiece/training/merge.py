@@ -117,3 +117,9 @@ def key_ranges(runs: Sequence, parts: int, align_bits: int = 0) -> list[tuple[in
     bounds = sorted(set(int(p & mask) for p in picks) - {0})
     edges = [0, *bounds, None]
     return list(zip(edges[:-1], edges[1:]))
+
+
+def fan_in(allowance: int, workers: int) -> int:
+    """How many runs one merge reads at once: two blocks of ~1 MB each per run and
+    per merging thread within the allowance (at least 4, at most 64)."""
+    return max(4, min(64, allowance // (workers * 6 << 20)))

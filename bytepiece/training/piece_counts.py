@@ -99,9 +99,9 @@ def merge_pieces(runs: list, min_count: int, max_piece_length: int, workers: int
                 lengths = np.diff(block.ends, prepend=0)
                 keep = (lengths == 1) | ((lengths <= max_piece_length) &
                                          (block.counts >= min_count))
-                kept.append(_select(block, keep))
+                kept.append(block.select(keep))
                 if not keep.all():
-                    rest = _select(block, ~keep)
+                    rest = block.select(~keep)
                     if on_disk:
                         dropped.write(rest)
                     else:
@@ -122,17 +122,6 @@ def merge_pieces(runs: list, min_count: int, max_piece_length: int, workers: int
     kept = concat([k for k, _ in results], PIECES)
     dropped = [d for _, ds in results for d in ds]
     return kept, dropped
-
-
-def _select(block: Block, mask: np.ndarray) -> Block:
-    """The entries of ``block`` where ``mask`` is true."""
-    lengths = np.diff(block.ends, prepend=0)
-    starts = block.ends - lengths
-    from .._kernels.lm import gather
-
-    which = np.flatnonzero(mask)
-    data, ends = gather(block.data, starts, lengths, which)
-    return Block(block.keys[which], block.counts[which], ends, data)
 
 
 def resplit_blocks(dropped: list):

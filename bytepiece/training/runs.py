@@ -80,6 +80,17 @@ class Block:
         return Block(self.keys[lo:hi], self.counts[lo:hi], self.ends[lo:hi] - d0,
                      self.data[d0:d1])
 
+    def select(self, mask: np.ndarray) -> "Block":
+        """The entries where ``mask`` is true, in order."""
+        which = np.flatnonzero(mask)
+        if self.data is None:
+            return Block(self.keys[which], self.counts[which])
+        from .._kernels.lm import gather
+
+        lengths = np.diff(self.ends, prepend=0)
+        data, ends = gather(self.data, self.ends - lengths, lengths, which)
+        return Block(self.keys[which], self.counts[which], ends, data)
+
     def piece(self, i: int) -> bytes:
         """The bytes of entry ``i`` (PIECES runs)."""
         d0 = int(self.ends[i - 1]) if i else 0
