@@ -3,6 +3,7 @@ reference, their properties on arbitrary text (non-NFC included), and bad input.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 import numpy as np
@@ -195,3 +196,73 @@ def test_kernel_and_numpy_spans(small_tokenizer, texts):
                   nfc_char_spans(buf, text_ends, ids, token_ends, lengths)):
         assert spans.dtype == np.int64 and spans.shape == (len(ids), 2)
         assert [tuple(row) for row in spans.tolist()] == want
+
+
+# -- the command line ----------------------------------------------------------------
+
+CLI_TEXT = "Hello world\ne\u0301t\u00e9 \u4e2d\u6587\r\n\n\u1100\u1161\u11a8 \U0001f468\u200d\U0001f469\nlast"
+
+
+def cli(args, input=None):
+    from conftest import invoke_cli
+
+    result = invoke_cli(["encode", "-m", *args], input=input)
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def lines_of(text):
+    """The lines of ``text`` as the command reads them, each with its newline."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+@pytest.mark.parametrize("extra", [[], ["--bos", "--eos"], ["--threads", "2"]])
+def test_cli_jsonl_offsets(small_model_path, small_tokenizer, tmp_path, extra):
+    path = tmp_path / "in.txt"
+    path.write_bytes(CLI_TEXT.encode())
+    status, out, err = cli([small_model_path, "--format", "jsonl", "--offsets", *extra,
+                            str(path)])
+    assert status == 0, err
+    records = [json.loads(line) for line in out.decode().splitlines()]
+    lines = lines_of(CLI_TEXT)
+    assert len(records) == len(lines) == 5
+    bos_eos = "--bos" in extra
+    for line, record in zip(lines, records):
+        ids, offsets = small_tokenizer.encode_with_offsets(line, add_bos=bos_eos,
+                                                           add_eos=bos_eos)
+        assert record == {"ids": ids, "offsets": offsets.tolist()}
+    # é from e + U+0301, in two byte pieces
+    assert records[1]["offsets"][bos_eos:bos_eos + 2] == [[0, 2], [0, 2]]
+    # the ids are those of --format jsonl without offsets
+    _, plain, _ = cli([small_model_path, "--format", "jsonl", *extra, str(path)])
+    assert [json.loads(line)["ids"] for line in plain.decode().splitlines()] == \
+        [r["ids"] for r in records]
+
+
+def test_cli_offsets_of_documents_and_samples(small_model_path, small_tokenizer, tmp_path):
+    documents = ["one e\u0301\nwith a newline", "", "zwei \u212a"]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": d}) + "\n" for d in documents))
+    status, out, err = cli([small_model_path, "--format", "jsonl", "--offsets",
+                            "--jsonl-field", "text", str(path)])
+    assert status == 0, err
+    records = [json.loads(line) for line in out.decode().splitlines()]
+    assert [r["offsets"] for r in records] == \
+        [small_tokenizer.encode_with_offsets(d)[1].tolist() for d in documents]
+    args = [small_model_path, "--format", "jsonl", "--alpha", "0.5", "--seed", "7"]
+    _, sampled, _ = cli([*args, "--offsets"], input=CLI_TEXT * 20)
+    _, plain, _ = cli(args, input=CLI_TEXT * 20)
+    records = [json.loads(line) for line in sampled.decode().splitlines()]
+    assert [r["ids"] for r in records] == \
+        [json.loads(line)["ids"] for line in plain.decode().splitlines()]
+    for line, record in zip(lines_of(CLI_TEXT * 20), records):
+        pieces = [small_tokenizer.id_to_piece(i) for i in record["ids"]]
+        assert record["offsets"] == [list(p) for p in reference.token_offsets(pieces, line)]
+
+
+@pytest.mark.parametrize("fmt", ["ids", "pieces", "bin", "npy"])
+def test_cli_offsets_need_jsonl(small_model_path, fmt):
+    status, out, err = cli([small_model_path, "--format", fmt, "--offsets"], input="hi\n")
+    assert status == 2 and out == b""
+    assert f"--offsets goes with --format jsonl (offsets are written beside the ids), not " \
+           f"--format {fmt}" in err
