@@ -3,7 +3,8 @@
 One run, the same inputs for every tokenizer: the lines of each corpus (with
 their newlines) encoded as one batch. Prints markdown tables of throughput (MB/s
 of UTF-8 input, best of --repeat runs), the ratios between tokenizers, bytes per
-token, whether our ids equal BytePiece 0.6.3's, the time of one ``encode`` call
+token, the cost of offsets (``encode_batch(..., offsets=True)`` against plain
+``encode_batch``), whether our ids equal BytePiece 0.6.3's, the time of one ``encode`` call
 per line on corpora/en.txt against SentencePiece on the converted model (``bytepiece
 convert --to sentencepiece``: the same ids), and the start-up time of
 ``echo hello | python -m bytepiece encode -m MODEL`` with cold and warm caches.
@@ -138,8 +139,11 @@ def import_bytepiece():
 
 # -- measurements ----------------------------------------------------------------
 
-def measure_corpus(tokenizer, sp, lines: list[str], repeat: int, cores: int):
-    """Best times and token counts of bytepiece and SentencePiece on one corpus.
+def measure_corpus(tokenizer, sp, lines: list[str], repeat: int, cores: int,
+                   offsets: bool = True):
+    """Best times and token counts of bytepiece and SentencePiece on one corpus, and
+    with ``offsets`` bytepiece's ``encode_batch(..., offsets=True)`` ("single offsets",
+    "multi offsets"), whose ids must be the plain ones.
 
     The runs are interleaved (each round times every configuration once), so a
     burst of other work on the machine does not land on one tokenizer only; each
@@ -147,10 +151,15 @@ def measure_corpus(tokenizer, sp, lines: list[str], repeat: int, cores: int):
     """
     runs = {("bytepiece", "single"): lambda: tokenizer.encode_batch(lines, num_threads=1),
             ("bytepiece", "multi"): lambda: tokenizer.encode_batch(lines, num_threads=None)}
+    if offsets:
+        runs[("bytepiece", "single offsets")] = lambda: tokenizer.encode_batch(
+            lines, num_threads=1, offsets=True)
+        runs[("bytepiece", "multi offsets")] = lambda: tokenizer.encode_batch(
+            lines, num_threads=None, offsets=True)
     if not isinstance(sp, Missing):
         runs[("sentencepiece", "single")] = lambda: sp.encode(lines, num_threads=1)
         runs[("sentencepiece", "multi")] = lambda: sp.encode(lines, num_threads=cores)
-    results = {"bytepiece": {"single": float("inf"), "multi": float("inf")},
+    results = {"bytepiece": {mode: float("inf") for _, mode in runs},
                "sentencepiece": {"single": float("inf"), "multi": float("inf")}}
     one_thread_ids = None
     for round_ in range(repeat):
@@ -162,6 +171,12 @@ def measure_corpus(tokenizer, sp, lines: list[str], repeat: int, cores: int):
             entry = results[tokenizer_name]
             entry[mode] = min(entry[mode], seconds)
             if round_ == 0:
+                if mode.endswith("offsets"):
+                    if [pair[0] for pair in ids] != one_thread_ids:
+                        raise SystemExit(f"bytepiece's ids with offsets ({mode}) differ from "
+                                         f"its ids without")
+                    del ids
+                    continue
                 entry.setdefault("tokens", sum(map(len, ids)))
                 if tokenizer_name == "bytepiece" and mode == "single":
                     one_thread_ids = ids
@@ -169,8 +184,8 @@ def measure_corpus(tokenizer, sp, lines: list[str], repeat: int, cores: int):
                     if ids != one_thread_ids:
                         raise SystemExit(f"bytepiece's ids on {cores} threads differ from "
                                          f"its ids on one thread")
-                    one_thread_ids = None
             del ids
+        one_thread_ids = None
     return results["bytepiece"], (sp if isinstance(sp, Missing) else results["sentencepiece"])
 
 
@@ -421,6 +436,23 @@ def render(args, info, sizes, cut_sizes, bp, bp_cut, sp, ref, ids_check, single,
                   "bytepiece timed there too, best of the same number of runs. Both use the "
                   "same model, so their bytes/token are equal wherever their ids are."]
 
+    lines += ["", "## Offsets", "",
+              f"`encode_batch(lines, offsets=True)` (ids and each token's character span) "
+              f"against plain `encode_batch(lines)`, MB/s of UTF-8 input, best of "
+              f"{args.repeat}, timed in the same rounds; the target is a time ratio of at "
+              f"most 1.5.", ""]
+    header = ["corpus", "encode_batch 1 thread", "offsets=True 1 thread", "time ratio",
+              f"encode_batch {cores} threads", f"offsets=True {cores} threads", "time ratio"]
+    rows = []
+    for name in names + ["total"]:
+        n = sizes[name]
+        row = [name]
+        for mode in ("single", "multi"):
+            plain, offsets = get(bp, name, mode), get(bp, name, mode + " offsets")
+            row += [mbps(n, plain), mbps(n, offsets), f"{offsets / plain:.2f}x"]
+        rows.append(row)
+    lines += table(header, rows)
+
     ok, n_lines, where = ids_check if not isinstance(ids_check, Missing) else (None, 0, "")
     if isinstance(ids_check, Missing):
         verdict = f"ids identical: not checked ({ids_check.reason})"
@@ -513,7 +545,7 @@ def main(argv=None) -> None:
 
     # bytepiece again on the lines BytePiece 0.6.3 gets, for ratios on the same text
     bp_cut_results = {name: measure_corpus(tokenizer, Missing("not needed"), lines,
-                                           args.repeat, cores)[0]
+                                           args.repeat, cores, offsets=False)[0]
                       for name, lines in cuts.items()}
 
     if isinstance(reference_version, Missing):

@@ -75,6 +75,7 @@ class Tokenizer:
         self._id_to_bytes = [b""] * N_SPECIAL + model.pieces
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
+        self._piece_lengths: np.ndarray | None = None  # bytes per id, for offsets
         self._objects: np.ndarray | None = None  # one int object per id
         self._model_json: bytes | None = None  # the pickled form of the model
         self._rng_lock = threading.Lock()
@@ -366,14 +367,23 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str], num_threads: int | None = None,
                      add_bos: bool = False, add_eos: bool = False,
-                     alpha: float = -1) -> list[list[int]]:
+                     alpha: float = -1, offsets: bool = False
+                     ) -> list[list[int]] | list[tuple[list[int], np.ndarray]]:
         """Ids of many texts; the kernel runs once per thread, not once per text.
 
         ``num_threads=None`` uses every core, 1 stays on the calling thread.
-        Sampled results do not depend on ``num_threads``.
+        Sampled results do not depend on ``num_threads``. ``offsets=True`` gives
+        ``(ids, offsets)`` per text, as ``encode_with_offsets`` does (offsets as arrays:
+        a tuple per token would cost more than encoding).
+
+        >>> [(ids, offsets.tolist()) for ids, offsets in
+        ...  tokenizer.encode_batch(["Hello", " world"], offsets=True)]
+        [([75, 524, 114], [[0, 1], [1, 4], [4, 5]]), ([895], [[0, 6]])]
         """
         num_threads = _threads(num_threads)
         alpha = _alpha(alpha)
+        if not isinstance(offsets, (bool, np.bool_)):
+            raise InputError(f"offsets must be True or False, got {offsets!r}")
         if isinstance(texts, (str, bytes)):
             raise InputError(f"expected a sequence of str texts, got {type(texts).__name__} "
                              f"(encode takes one text)")
@@ -384,13 +394,55 @@ class Tokenizer:
                 raise InputError(f"expected a sequence of str texts, got "
                                  f"{type(texts).__name__}") from None
         if num_threads > 1 and len(texts) > 1:
-            return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha)
+            return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha,
+                                          bool(offsets))
+        if offsets:
+            buf, text_ends, all_nfc = self._join_texts_nfc(texts)
+            ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
+            return _split_lists_with_offsets(
+                ids, token_ends, self._offsets(buf, text_ends, ids, token_ends, texts, all_nfc),
+                texts, add_bos, add_eos, self._id_objects())
         buf, text_ends = self._join_texts(texts)
         ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
         return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
 
+    def encode_with_offsets(self, text: str, add_bos: bool = False, add_eos: bool = False,
+                            alpha: float = -1.0) -> tuple[list[int], np.ndarray]:
+        """``(ids, offsets)``: ``encode``, and an int64 array (n, 2) of each token's
+        (start, end) characters in ``text`` as given, before NFC.
+
+        A character that NFC made from several (e + U+0301) spans them all; a token
+        holding part of a character's UTF-8 bytes gets the whole character, so
+        consecutive tokens may share one. ``<bos>`` is (0, 0), ``<eos>`` (len, len).
+
+        >>> ids, offsets = tokenizer.encode_with_offsets("Hello world")
+        >>> ids, offsets.tolist()
+        ([75, 524, 114, 895], [[0, 1], [1, 4], [4, 5], [5, 11]])
+        >>> tokenizer.encode_with_offsets("nai\\u0308ve")[1].tolist()  # ï: 2 byte pieces
+        [[0, 1], [1, 2], [2, 4], [2, 4], [4, 6]]
+        """
+        if not isinstance(text, str):
+            raise InputError(f"expected a str text, got {type(text).__name__}")
+        return self.encode_batch([text], num_threads=1, add_bos=add_bos, add_eos=add_eos,
+                                 alpha=alpha, offsets=True)[0]
+
+    def _offsets(self, buf: np.ndarray, text_ends: np.ndarray, ids: np.ndarray,
+                 token_ends: np.ndarray, texts: list[str], all_nfc: bool) -> np.ndarray:
+        """int64 (n_tokens, 2): each token's characters in its text as given (see
+        ``bytepiece.offsets``): the kernel once it is loaded, else numpy."""
+        from . import offsets
+
+        if self._piece_lengths is None:
+            self._piece_lengths = np.diff(self.piece_table()[1])
+        if self._segment is not None:
+            from ._kernels.offsets import nfc_char_spans
+        else:
+            nfc_char_spans = offsets.nfc_char_spans
+        spans = nfc_char_spans(buf, text_ends, ids, token_ends, self._piece_lengths)
+        return offsets.original_spans(spans, token_ends, texts, all_nfc)
+
     def _encode_pipelined(self, texts: list, num_threads: int, add_bos: bool, add_eos: bool,
-                          alpha: float) -> list[list[int]]:
+                          alpha: float, offsets: bool = False) -> list:
         """``encode_batch`` on several threads: the texts go in parts through a pipeline.
 
         Joining texts into bytes and turning ids into lists hold the GIL; the
@@ -403,15 +455,23 @@ class Tokenizer:
         seed = self._draw_seed(alpha)
         bounds = _part_bounds(texts, num_threads)
         if len(bounds) == 2:
-            buf, text_ends = self._join_texts(texts)
+            buf, text_ends, all_nfc = self._join_texts_nfc(texts)
             ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1,
                                                  seed=seed)
+            if offsets:
+                spans = self._offsets(buf, text_ends, ids, token_ends, texts, all_nfc)
+                return _split_lists_with_offsets(ids, token_ends, spans, texts, add_bos,
+                                                 add_eos, self._id_objects())
             return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
         segment = self._kernel()
         objects = self._id_objects()
 
-        def part(buf, text_ends, offset):
+        def part(buf, text_ends, offset, all_nfc, lo, hi):
             ids, token_ends = segment(buf, text_ends, True, alpha, seed, offset)
+            if offsets:
+                spans = self._offsets(buf, text_ends, ids, token_ends, texts[lo:hi], all_nfc)
+                return _lists_with_offsets(ids, token_ends, spans, texts[lo:hi], add_bos,
+                                           add_eos, objects)
             return _lists(ids, token_ends, add_bos, add_eos, objects)
 
         pool = _pool(num_threads)
@@ -422,8 +482,8 @@ class Tokenizer:
         gc.disable()  # for the lists the workers build (see _split_lists)
         try:
             for lo, hi in zip(bounds, bounds[1:]):
-                buf, text_ends = self._join_texts(texts[lo:hi])
-                pending.append(pool.submit(part, buf, text_ends, offset))
+                buf, text_ends, all_nfc = self._join_texts_nfc(texts[lo:hi])
+                pending.append(pool.submit(part, buf, text_ends, offset, all_nfc, lo, hi))
                 offset += buf.shape[0]
             for future in pending:
                 out += future.result()
@@ -434,7 +494,12 @@ class Tokenizer:
 
     @staticmethod
     def _join_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The UTF-8 bytes of the NFC texts back to back, and each text's end offset.
+        """The UTF-8 bytes of the NFC texts back to back, and each text's end offset."""
+        return Tokenizer._join_texts_nfc(texts)[:2]
+
+    @staticmethod
+    def _join_texts_nfc(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``_join_texts``, and whether every text was NFC already.
 
         One join and one encode for the whole batch: if the joined text is NFC,
         so is every text in it, and per-text work shrinks to taking lengths.
@@ -445,7 +510,8 @@ class Tokenizer:
             joined = "".join(texts)  # checks that every text is a str, in C
         except TypeError:
             raise _not_texts(texts) from None
-        if not unicodedata.is_normalized("NFC", joined):
+        all_nfc = unicodedata.is_normalized("NFC", joined)
+        if not all_nfc:
             texts = [nfc(t) for t in texts]
             joined = "".join(texts)
         buf = np.frombuffer(_utf8(joined), np.uint8)
@@ -453,12 +519,12 @@ class Tokenizer:
         if len(texts) and char_ends[-1] != len(joined):  # a str subclass with its own len
             raise InputError("expected str texts whose len() is their number of characters")
         if buf.shape[0] == joined.__len__():  # ASCII: characters are bytes
-            return buf, char_ends
+            return buf, char_ends, all_nfc
         if buf.shape[0] <= small.SMALL_INPUT:  # not worth loading a kernel for
-            return buf, np.cumsum([len(_utf8(t)) for t in texts], dtype=np.int64)
+            return buf, np.cumsum([len(_utf8(t)) for t in texts], dtype=np.int64), all_nfc
         from ._kernels.text_io import char_to_byte_ends
 
-        return buf, char_to_byte_ends(buf, char_ends)
+        return buf, char_to_byte_ends(buf, char_ends), all_nfc
 
     # -- decoding ------------------------------------------------------------
 
@@ -651,6 +717,40 @@ def _lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool
         tail = [EOS_ID] if add_eos else []
         return [head + flat[a:b] + tail for a, b in zip(starts, ends)]
     return [flat[a:b] for a, b in zip(starts, ends)]
+
+
+def _split_lists_with_offsets(ids: np.ndarray, token_ends: np.ndarray,
+                              spans: np.ndarray, texts: list[str],
+                              add_bos: bool, add_eos: bool, objects: np.ndarray) -> list:
+    """``_lists_with_offsets`` with the garbage collector paused (see ``_split_lists``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _lists_with_offsets(ids, token_ends, spans, texts, add_bos, add_eos, objects)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _lists_with_offsets(ids: np.ndarray, token_ends: np.ndarray, spans: np.ndarray,
+                        texts: list[str], add_bos: bool, add_eos: bool,
+                        objects: np.ndarray) -> list:
+    """``(ids, offsets)`` per text: ``_lists`` and a view of the int64 (n, 2) rows of
+    ``spans``, with (0, 0) for ``<bos>`` and (len(text), len(text)) for ``<eos>``."""
+    id_lists = _lists(ids, token_ends, add_bos, add_eos, objects)
+    extra = int(add_bos) + int(add_eos)
+    if extra:  # rows for the special tokens, between the texts' rows
+        n_texts = token_ends.shape[0]
+        counts = np.diff(token_ends, prepend=0)
+        token_ends = token_ends + extra * np.arange(1, n_texts + 1)
+        full = np.zeros((spans.shape[0] + extra * n_texts, 2), np.int64)
+        full[np.arange(spans.shape[0]) + extra * np.repeat(np.arange(n_texts), counts)
+             + add_bos] = spans
+        if add_eos:
+            full[token_ends - 1] = np.fromiter(map(len, texts), np.int64, n_texts)[:, None]
+        spans = full
+    ends = token_ends.tolist()
+    return list(zip(id_lists, [spans[a:b] for a, b in zip([0] + ends[:-1], ends)]))
 
 
 def _add_special(ids: list[int], add_bos: bool, add_eos: bool) -> list[int]:

@@ -39,13 +39,16 @@ SPECIAL_PIECES = ("<pad>", "<bos>", "<eos>")
               help="Read JSON Lines files (plain or compressed): every line's field NAME is "
                    "a document, encoded into one output line (or, in an array, one text "
                    "between --bos and --eos).")
+@click.option("--offsets", is_flag=True,
+              help='With --format jsonl: add "offsets", each token\'s [start, end] characters '
+                   "in its line as read (before NFC).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr (--format bin, npy).")
 @click.option("--cluster", metavar="URL", default=None,
               help="Encode on a Dask or Ray cluster (URLs as for train): with --format bin|npy "
                    "and -o OUT_DIR, the workers write one array per shard of the FILEs, "
                    "and OUT_DIR/index.tsv lists them (shard, documents, tokens, bytes).")
 def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, jsonl_field,
-            quiet, cluster):
+            offsets, quiet, cluster):
     """Encode FILEs (or stdin) into one line of ids per input line.
 
     Every line keeps its newline, so decoding the output gives back the NFC
@@ -60,7 +63,11 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
       bytepiece encode -m model.json --format npy --eos -o tokens.npy corpus.txt
       bytepiece encode -m model.json --jsonl-field text --format npy --eos -o t.npy a.jsonl.zst
       bytepiece encode -m model.json --format npy -o tokens/ --cluster tcp://head:8786 data/
+      bytepiece encode -m model.json --format jsonl --offsets corpus.txt
     """
+    if offsets and fmt != "jsonl":
+        raise click.UsageError(f"--offsets goes with --format jsonl (offsets are written "
+                               f"beside the ids), not --format {fmt}")
     if cluster is not None:
         from ._encode_cluster import encode_on_cluster
 
@@ -103,6 +110,11 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
             out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
 
     size = documents.size_bytes if documents is not None else input_size(files)
+    if offsets:
+        with open_output(output) as out, progress(size, "encode") as bar:
+            _write_with_offsets(out, bar, tokenizer, files, documents, bos, eos, alpha,
+                                threads, errors)
+        return
     with open_output(output) as out, progress(size, "encode") as bar:
         if documents is not None:
             for data, ends in document_batches(documents):
@@ -118,6 +130,42 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
             data = nfc(decode_text(block, name, offset, errors)).encode()
             write(data, _line_ends(data))
             bar.update(len(block))
+
+
+def _write_with_offsets(out, bar, tokenizer, files, documents, bos: bool, eos: bool,
+                        alpha: float, threads: int, errors: str) -> None:
+    """``--format jsonl --offsets``: ``{"ids": [...], "offsets": [[s, e], ...]}`` per line
+    (or document), the offsets in characters of the line as read, before NFC, as
+    ``Tokenizer.encode_batch(..., offsets=True)`` gives them for the line's text. A line
+    longer than a block is read whole (its text is needed to count its characters)."""
+    import json
+
+    def write(texts: list[str]) -> None:
+        results = tokenizer.encode_batch(texts, num_threads=threads, add_bos=bos,
+                                         add_eos=eos, alpha=alpha, offsets=True)
+        out.write("".join(json.dumps({"ids": ids, "offsets": spans.tolist()}) + "\n"
+                          for ids, spans in results).encode())
+
+    if documents is not None:
+        batch: list[str] = []
+        n = 0
+        for text in documents:
+            batch.append(text)
+            n += len(text)
+            if n >= 1 << 22:
+                write(batch)
+                bar.update(documents.bytes_read - bar.n)
+                batch, n = [], 0
+        write(batch)
+        bar.update(documents.bytes_read - bar.n)
+        return
+    for name, offset, block in read_blocks(files):
+        parts = decode_text(block, name, offset, errors).split("\n")
+        lines = [part + "\n" for part in parts[:-1]]
+        if parts[-1]:
+            lines.append(parts[-1])
+        write(lines)
+        bar.update(len(block))
 
 
 def _line_ends(data: bytes):

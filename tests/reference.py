@@ -69,3 +69,49 @@ def encode_chunks(text: str) -> list[bytes]:
 def tokenize(logp: dict[bytes, float], text: str) -> list[bytes]:
     """Pieces of a text: NFC, chunks, best segmentation of each chunk."""
     return [p for chunk in encode_chunks(text) for p in best_segmentation(logp, chunk)]
+
+
+def nfc_alignment(text: str) -> list[tuple[int, int]]:
+    """For each character of NFC(text), the span of ``text`` it comes from.
+
+    ``text`` is cut wherever normalizing the two sides apart gives the same NFC;
+    a piece between cuts that NFC leaves alone maps character to character, one it
+    changes maps each of its NFC characters to the whole piece.
+    """
+    import unicodedata
+
+    def nfc(s: str) -> str:
+        return unicodedata.normalize("NFC", s)
+
+    whole = nfc(text)
+    cuts = [0] + [i for i in range(1, len(text)) if nfc(text[:i]) + nfc(text[i:]) == whole]
+    cuts.append(len(text))
+    spans: list[tuple[int, int]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        piece = text[a:b]
+        normalized = nfc(piece)
+        if normalized == piece:
+            spans += [(k, k + 1) for k in range(a, b)]
+        else:
+            spans += [(a, b)] * len(normalized)
+    assert "".join(nfc(text[a:b]) for a, b in zip(cuts, cuts[1:])) == whole
+    return spans
+
+
+def token_offsets(pieces: list[bytes], text: str) -> list[tuple[int, int]]:
+    """Each piece's (start, end) in ``text``: the span from the NFC character of its
+    first byte to that of its last byte, through ``nfc_alignment``."""
+    import unicodedata
+
+    spans = nfc_alignment(text)
+    char_of_byte = []
+    for k, c in enumerate(unicodedata.normalize("NFC", text)):
+        char_of_byte += [k] * len(c.encode())
+    assert sum(map(len, pieces)) == len(char_of_byte)
+    out = []
+    pos = 0
+    for piece in pieces:
+        first, last = char_of_byte[pos], char_of_byte[pos + len(piece) - 1]
+        out.append((spans[first][0], spans[last][1]))
+        pos += len(piece)
+    return out
