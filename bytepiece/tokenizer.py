@@ -222,10 +222,9 @@ class Tokenizer:
         walking the trie from every start); sampling walks the trie.
         """
         if self._segment is None:
-            from ._kernels.best_path import segment_best
+            from ._kernels import read_only
+            from ._kernels.best_path import segment_best, segment_text
             from ._kernels.viterbi import segment
-
-            from ._kernels.best_path import segment_text
 
             trie = self._trie
             tables = (trie.nodes, trie.value, trie.logp, trie.pair)
@@ -233,6 +232,7 @@ class Tokenizer:
             nodes, fail, cand_se, cand_len, id_logp, cand_id = automaton
 
             def run(buf, text_ends, split_lines, alpha, seed, offset):
+                buf = read_only(buf)  # one specialization (see _kernels.precompile)
                 if alpha < 0:
                     return segment_best(buf, text_ends, split_lines, *automaton)
                 return segment(buf, text_ends, split_lines, *tables, alpha, seed, offset)

@@ -437,6 +437,9 @@ def _cases(f):
         (["decode", "-m", good, "--format", "pieces"], b"h e l l o\nzzq\n", 1,
          "<stdin>: line 2: 'zzq' is not a piece of this model as `bytepiece encode "
          "--format pieces` writes it"),
+        # compile: no arguments
+        (["compile", "extra"], b"", 2,
+         "Got unexpected extra argument (extra) (see 'bytepiece compile --help')"),
         # the group
         (["frobnicate"], b"", 2, "No such command 'frobnicate'. (see 'bytepiece --help')"),
         (["--nope"], b"", 2, "No such option '--nope'. (see 'bytepiece --help')"),
@@ -444,7 +447,7 @@ def _cases(f):
     return cases
 
 
-N_CASES = 103
+N_CASES = 104
 
 
 @pytest.mark.parametrize("index", range(N_CASES))
@@ -460,7 +463,8 @@ def test_every_command_is_covered(files):
     cases = _cases(files)
     assert len(cases) == N_CASES
     assert {c[0][0] for c in cases} >= set(_COMMANDS)
-    assert {c[0] for c in MODEL_COMMANDS.values()} | {"train"} >= set(_COMMANDS)
+    # every command that reads a model is also run on bad models (train and compile read none)
+    assert {c[0] for c in MODEL_COMMANDS.values()} | {"train", "compile"} >= set(_COMMANDS)
 
 
 @pytest.mark.parametrize("args, stdin, status, message", [
