@@ -6,8 +6,11 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-q", "--quiet", is_flag=True, help="Print only the summary line.")
-def command(quiet):
+@click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
+              help="Also build this model's entry in the model cache (BYTEPIECE_CACHE_DIR), "
+                   "as its first use would; repeatable.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary lines.")
+def command(models, quiet):
     """Compile every kernel the commands use into numba's cache, ahead of the first run.
 
     On a fresh install the first train or encode compiles the kernels it needs
@@ -19,12 +22,19 @@ def command(quiet):
     \b
     Examples:
       bytepiece compile
-      NUMBA_CACHE_DIR=/opt/numba-cache bytepiece compile
+      NUMBA_CACHE_DIR=/opt/numba-cache bytepiece compile -m model.json
     """
     import sys
     import time
 
     from bytepiece._kernels.precompile import cache_folder, compile_kernels
+
+    from ._common import load_tokenizer
+
+    entries = []
+    for path in models:  # first: a bad model stops the command before minutes of compiling
+        load_tokenizer(path, command="compile")  # loading writes its model-cache entry
+        entries.append(_model_entry(path))
 
     def show(item) -> None:
         if not quiet:
@@ -39,3 +49,20 @@ def command(quiet):
     click.echo(f"{len(done)} specializations of {kernels} kernels in "
                f"{time.perf_counter() - start:.1f}s ({compiled} compiled, "
                f"{len(done) - compiled} already in the cache); cache: {cache_folder()}")
+    for path, entry in zip(models, entries):
+        click.echo(f"model {path}: {entry}")
+
+
+def _model_entry(path: str) -> str:
+    """Where the model cache holds the model ``path`` (once loaded), or why it does not."""
+    import os
+
+    from bytepiece.cache import entry_path
+    from bytepiece.model import read_model_file
+
+    entry = entry_path(read_model_file(path))
+    if entry is None:
+        return "not cached (BYTEPIECE_CACHE_DIR is set to an empty string)"
+    if os.path.exists(entry):
+        return f"cached in {entry}"
+    return f"not cached ({entry} could not be written)"

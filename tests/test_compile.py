@@ -128,3 +128,20 @@ def test_after_compile_runs_compile_nothing(tmp_path):
                            capture_output=True, text=True, env=env, check=False)
     assert again.stdout.startswith(f"{len(lines) - 1} specializations")
     assert "(0 compiled," in again.stdout
+
+
+def test_compile_builds_the_model_cache_entries_asked_for(tmp_path, monkeypatch):
+    from bytepiece.cache import entry_path
+    from conftest import invoke_cli
+
+    model = Path(__file__).parent / "fixtures" / "models" / "ref-small.json"
+    monkeypatch.setenv("BYTEPIECE_CACHE_DIR", str(tmp_path / "models"))
+    result = invoke_cli(["compile", "-q", "-m", str(model)])
+    assert result.exit_code == 0, result.stderr
+    entry = entry_path(model.read_bytes())
+    assert Path(entry).parent == tmp_path / "models" and Path(entry).exists()
+    assert result.stdout.splitlines()[-1] == f"model {model}: cached in {entry}"
+    monkeypatch.setenv("BYTEPIECE_CACHE_DIR", "")
+    result = invoke_cli(["compile", "-q", "-m", str(model)])
+    assert result.stdout.splitlines()[-1] == \
+        f"model {model}: not cached (BYTEPIECE_CACHE_DIR is set to an empty string)"
