@@ -13,7 +13,9 @@ The benchmarks (each also runs on its own, see benchmarks/README.md):
 - compression.py: bytes per token against vocabulary size on each corpus
   (results/compression.md, compression.png);
 - scaling.py: training time and memory against corpus size (results/scaling.md,
-  scaling.png); it builds corpora/bench/mixed-32mb.txt first when it is missing.
+  scaling.png); it builds corpora/bench/mixed-32mb.txt first when it is missing;
+- startup.py: first runs (cold, warm, after `bytepiece compile`) and start-up
+  (results/startup.md).
 
 Each runs in a subprocess with this interpreter; one that fails does not stop the others,
 and the summary at the end (and the exit status, 1) says which failed.
@@ -31,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 QUICK_RESULTS = HERE / "work" / "quick"
-BENCHMARKS = ("encode", "train", "compression", "scaling")
+BENCHMARKS = ("encode", "train", "compression", "scaling", "startup")
 
 
 def commands(results: Path, quick: bool) -> dict[str, list[str]]:
@@ -45,6 +47,7 @@ def commands(results: Path, quick: bool) -> dict[str, list[str]]:
         "train": ["--quick"],
         "compression": ["--train-mb", "0.3", "--test-mb", "0.1", "--vocab-sizes", "4000,8000"],
         "scaling": ["--sizes", "0.5,1", "--vocab-size", "8000", "--reference-max-mb", "0.5"],
+        "startup": ["--runs", "2"],
     }
     return {name: [sys.executable, f"benchmarks/{name}.py", "--output",
                    str(results / f"{name}.md"), *(small[name] if quick else [])]

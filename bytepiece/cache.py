@@ -44,11 +44,8 @@ def load_compiled(path: str | os.PathLike) -> tuple[Model, PieceTrie]:
 
 def load_compiled_bytes(raw: bytes, source: str) -> tuple[Model, PieceTrie]:
     """``load_compiled`` of a model file's bytes (how a pickled Tokenizer is rebuilt)."""
-    folder = cache_dir()
-    entry = None
-    if folder is not None:
-        key = hashlib.blake2b(raw, digest_size=20, person=b"bytepiece" + FORMAT.encode())
-        entry = os.path.join(folder, key.hexdigest() + ".npz")
+    entry = entry_path(raw)
+    if entry is not None:
         cached = _read(entry, source)
         if cached is not None:
             return cached
@@ -57,6 +54,15 @@ def load_compiled_bytes(raw: bytes, source: str) -> tuple[Model, PieceTrie]:
     if entry is not None:
         _write(entry, model, trie)
     return model, trie
+
+
+def entry_path(raw: bytes) -> str | None:
+    """The cache entry of a model file's bytes (None when caching is turned off)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    key = hashlib.blake2b(raw, digest_size=20, person=b"bytepiece" + FORMAT.encode())
+    return os.path.join(folder, key.hexdigest() + ".npz")
 
 
 def compile_model(model: Model) -> PieceTrie:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
@@ -28,6 +27,8 @@ import numpy as np
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Future
+
     from .tokenizer import Tokenizer
 
 FORMATS = ("bin", "npy")
@@ -162,6 +163,8 @@ def encode_blocks(tokenizer: Tokenizer, blocks: Iterable[Block],
         ids, token_ends = tokenizer.encode_buffer(
             buf, line_ends(buf) if ends is None else ends, alpha, num_threads=1, seed=seed)
         return add_special_ids(ids, token_ends, bos_id, eos_id).astype(dtype, copy=False)
+
+    from concurrent.futures import ThreadPoolExecutor  # here: the CLI's start-up skips it
 
     pending: deque[tuple[Block, Future]] = deque()
     pool = ThreadPoolExecutor(max(1, num_threads), "bytepiece-encode")

@@ -13,8 +13,7 @@ import gc
 import os
 import threading
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,6 +22,9 @@ from .model import N_SPECIAL, SPECIAL_TOKENS, Model
 from . import small
 from .normalize import nfc
 from .cache import compile_model, load_compiled, load_compiled_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import ThreadPoolExecutor
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 _NO_SEED = np.uint64(0)
@@ -194,7 +196,9 @@ class Tokenizer:
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise InputError(f"seed must be a non-negative integer or None, got {seed!r}")
         with self._rng_lock:
-            self._rng = np.random.default_rng(seed)
+            # unseeded: made at the first draw, so a run that never samples does not
+            # import numpy.random (``echo hello | bytepiece encode`` starts faster)
+            self._rng = None if seed is None else np.random.default_rng(seed)
             self._seed = None if seed is None else int(seed)
 
     def _draw_seed(self, alpha: float) -> np.uint64:
@@ -205,6 +209,8 @@ class Tokenizer:
             raise InputError(f"alpha must be a finite number (>= 0 samples, < 0 takes the "
                              f"best segmentation), got {alpha}")
         with self._rng_lock:
+            if self._rng is None:
+                self._rng = np.random.default_rng()
             return np.uint64(self._rng.integers(0, 2**64, dtype=np.uint64))
 
     # -- encoding ------------------------------------------------------------
@@ -223,10 +229,9 @@ class Tokenizer:
         walking the trie from every start); sampling walks the trie.
         """
         if self._segment is None:
-            from ._kernels.best_path import segment_best
+            from ._kernels import read_only
+            from ._kernels.best_path import segment_best, segment_text
             from ._kernels.viterbi import segment
-
-            from ._kernels.best_path import segment_text
 
             trie = self._trie
             tables = (trie.nodes, trie.value, trie.logp, trie.pair)
@@ -234,6 +239,7 @@ class Tokenizer:
             nodes, fail, cand_se, cand_len, id_logp, cand_id = automaton
 
             def run(buf, text_ends, split_lines, alpha, seed, offset):
+                buf = read_only(buf)  # one specialization (see _kernels.precompile)
                 if alpha < 0:
                     return segment_best(buf, text_ends, split_lines, *automaton)
                 return segment(buf, text_ends, split_lines, *tables, alpha, seed, offset)
@@ -814,6 +820,8 @@ _POOLS_LOCK = threading.Lock()
 
 
 def _pool(num_threads: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor  # here: start-up skips it
+
     with _POOLS_LOCK:
         pool = _POOLS.get(num_threads)
         if pool is None:

@@ -21,6 +21,7 @@ _COMMANDS = {
     "convert": ("bytepiece_cli.convert", "Convert models to or from SentencePiece, Hugging Face."),
     "eval": ("bytepiece_cli.eval", "Measure compression and speed of models on corpora."),
     "inspect": ("bytepiece_cli.inspect", "Describe a model's vocabulary."),
+    "compile": ("bytepiece_cli.compile", "Compile the kernels into numba's cache ahead of use."),
 }
 
 

@@ -165,13 +165,13 @@ def _summary(trainer, paths, texts, elapsed, workers):
     compression on (the first SUMMARY_SAMPLE_BYTES of) the training text, on stderr."""
     import numpy as np
 
-    from bytepiece import Tokenizer
     from bytepiece.memory import format_size, peak_resident_bytes
     from bytepiece.normalize import nfc
 
     peak = peak_resident_bytes()
     t = time.perf_counter()
-    tokenizers = [Tokenizer(p) for p in paths]
+    tries = [_trie(p) for p in paths]
+    threads = workers or os.cpu_count() or 1
     tokens = [0] * len(paths)
     n_bytes = 0
     for docs in _batches_of(texts):
@@ -179,9 +179,8 @@ def _summary(trainer, paths, texts, elapsed, workers):
         buf = np.frombuffer(b"".join(data), np.uint8)
         ends = np.cumsum([len(d) for d in data], dtype=np.int64)
         n_bytes += buf.shape[0]
-        for k, tok in enumerate(tokenizers):
-            ids, _ = tok.encode_buffer(buf, ends, num_threads=workers or os.cpu_count() or 1)
-            tokens[k] += ids.shape[0]
+        for k, trie in enumerate(tries):
+            tokens[k] += _token_count(trie, buf, ends, threads)
         if n_bytes >= SUMMARY_SAMPLE_BYTES:
             break
     measure = time.perf_counter() - t
@@ -212,6 +211,47 @@ def _summary(trainer, paths, texts, elapsed, workers):
         err.write(f"{path}: vocabulary of {len(pieces) + 3}{short} (3 special tokens and "
                   f"{len(pieces)} pieces), {ratio:.3f} bytes/token on {sample}\n")
     err.write(f"(compression measured in {measure:.1f}s)\n")
+
+
+def _trie(path: str):
+    """The trie of a saved model, without the automaton: the summary counts tokens with the
+    trie kernel that pruning compiled already, so training never compiles the encoder's
+    (the best path is the same, ids and all: tests/test_automaton.py)."""
+    import numpy as np
+
+    from bytepiece.model import Model
+    from bytepiece.trie import PieceTrie
+
+    model = Model.load(path)
+    ids = np.arange(3, len(model.pieces) + 3, dtype=np.int32)
+    return PieceTrie.build(model.pieces, ids, model.log_probs(), automaton=False)
+
+
+def _token_count(trie, buf, ends, threads: int) -> int:
+    """Tokens of the best segmentation of the texts of ``buf`` ending at ``ends``, lines
+    apart (as ``bytepiece encode``), on ``threads`` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from bytepiece._kernels import read_only
+    from bytepiece._kernels.viterbi import segment
+
+    buf = read_only(buf)
+    cuts = np.unique(np.searchsorted(ends, np.arange(1, threads) * buf.shape[0] // threads))
+    bounds = list(zip([0, *cuts.tolist()], [*cuts.tolist(), ends.shape[0]]))
+
+    def count(bound) -> int:
+        lo, hi = bound
+        if hi <= lo:
+            return 0
+        b0 = int(ends[lo - 1]) if lo else 0
+        ids, _ = segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, True, trie.nodes,
+                         trie.value, trie.logp, trie.pair, -1.0, np.uint64(0), 0)
+        return ids.shape[0]
+
+    with ThreadPoolExecutor(len(bounds)) as pool:
+        return sum(pool.map(count, bounds))
 
 
 def _batches_of(texts, size=1 << 22):

@@ -95,6 +95,7 @@ MODEL_COMMANDS = {
     "convert-hf": ["convert", "{model}", "{out}", "--to", "huggingface"],
     "eval": ["eval", "-m", "{model}", TINY_EN],
     "inspect": ["inspect", "{model}"],
+    "compile": ["compile", "-q", "-m", "{model}"],  # the model is read before compiling
 }
 
 
@@ -437,6 +438,9 @@ def _cases(f):
         (["decode", "-m", good, "--format", "pieces"], b"h e l l o\nzzq\n", 1,
          "<stdin>: line 2: 'zzq' is not a piece of this model as `bytepiece encode "
          "--format pieces` writes it"),
+        # compile: no arguments
+        (["compile", "extra"], b"", 2,
+         "Got unexpected extra argument (extra) (see 'bytepiece compile --help')"),
         # the group
         (["frobnicate"], b"", 2, "No such command 'frobnicate'. (see 'bytepiece --help')"),
         (["--nope"], b"", 2, "No such option '--nope'. (see 'bytepiece --help')"),
@@ -444,7 +448,7 @@ def _cases(f):
     return cases
 
 
-N_CASES = 103
+N_CASES = 104
 
 
 @pytest.mark.parametrize("index", range(N_CASES))

@@ -41,6 +41,29 @@ def test_same_model_as_the_library(tmp_path):
     assert out.read_bytes() == (tmp_path / "lib.json").read_bytes()
 
 
+def test_summary_compression_is_that_of_the_encoder(tmp_path):
+    """The summary counts tokens with the trie kernel (training compiles no automaton):
+    the same count as Tokenizer.encode, for every size and with several threads."""
+    import re
+
+    import numpy as np
+
+    from bytepiece import Tokenizer
+    from bytepiece.normalize import nfc
+
+    out = tmp_path / "m.json"
+    status, err = run(["train", *TINY, "-o", out, "--vocab-size", "700,400", "--workers", "2",
+                       "--docs", "file"])  # documents of many lines: encode splits them
+    assert status == 0, err
+    docs = [nfc(path.read_text()).encode() for path in TINY]
+    buf = np.frombuffer(b"".join(docs), np.uint8)
+    ends = np.cumsum([len(d) for d in docs])
+    for size in (700, 400):
+        ids, _ = Tokenizer(tmp_path / f"m.json.{size}").encode_buffer(buf, ends)
+        (shown,) = re.findall(rf"m.json.{size}: .*, ([0-9.]+) bytes/token", err)
+        assert shown == f"{buf.shape[0] / ids.shape[0]:.3f}"
+
+
 @pytest.mark.parametrize("name,docs", [("tiny-lines-o6-mc2-v1000", "lines"),
                                        ("tiny-files-o4-mc2-v300", "file")])
 def test_same_model_as_bytepiece(tmp_path, name, docs):

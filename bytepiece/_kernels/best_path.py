@@ -40,7 +40,7 @@ def chunk_bounds(buf, text_ends, split_lines):
     ends = np.empty(max(16, n_texts + buf.shape[0] // 32), np.int64)
     text_chunks = np.empty(n_texts, np.int64)
     k = 0
-    t0 = 0
+    t0 = np.int64(0)  # not the literal 0: numba would compile chunk_end for it too
     for t in range(n_texts):
         t1 = text_ends[t]
         c0 = t0
@@ -48,7 +48,8 @@ def chunk_bounds(buf, text_ends, split_lines):
             c1 = chunk_end(buf, c0, t1, split_lines)
             if k == ends.shape[0]:
                 grown = np.empty(2 * k, np.int64)
-                grown[:k] = ends
+                for j in range(k):  # not grown[:k] = ends: see _kernels.trie._grow
+                    grown[j] = ends[j]
                 ends = grown
             ends[k] = c1
             k += 1

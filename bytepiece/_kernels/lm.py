@@ -184,11 +184,13 @@ def reserve_pieces(slots, entries, arena, n, used, extra, extra_bytes):
         slots = new
     if 3 * (n + extra) > entries.shape[0]:
         grown = np.empty(max(2 * entries.shape[0], 3 * (n + extra)), np.int64)
-        grown[:3 * n] = entries[:3 * n]
+        for k in range(3 * n):  # not a slice assignment: see _kernels.trie._grow
+            grown[k] = entries[k]
         entries = grown
     if used + extra_bytes > arena.shape[0]:
         more = np.empty(max(2 * arena.shape[0], used + extra_bytes), np.uint8)
-        more[:used] = arena[:used]
+        for k in range(used):
+            more[k] = arena[k]
         arena = more
     return slots, entries, arena
 
@@ -262,7 +264,7 @@ def count_pieces(buf, chunk_ends, unigram, bigram, kv, kv_logp, order, ensure_un
     states = np.empty(cap, np.int8)
     # chunks in groups of ~64 KB: the table is grown for a group's worth of new
     # pieces before it, never inside the loop over pieces
-    c = 0
+    c = np.int64(0)  # not the literal 0: numba would compile _count_group for it too
     while c < chunk_ends.shape[0]:
         g0 = chunk_ends[c - 1] if c else 0
         e = c + 1

@@ -43,7 +43,7 @@ def format_id_lines(ids, token_ends, bos, eos):
     """
     n_texts = token_ends.shape[0]
     out = np.empty(11 * ids.shape[0] + 24 * n_texts, np.uint8)
-    pos = 0
+    pos = np.int64(0)  # int64 positions and values: one specialization of _write_int
     start = 0
     for t in range(n_texts):
         first = True
@@ -54,7 +54,7 @@ def format_id_lines(ids, token_ends, bos, eos):
             if not first:
                 out[pos] = _SPACE
                 pos += 1
-            pos = _write_int(out, pos, ids[k])
+            pos = _write_int(out, pos, np.int64(ids[k]))
             first = False
         if eos >= 0:
             if not first:

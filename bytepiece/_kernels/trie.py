@@ -24,11 +24,14 @@ def _grow(base, check, nxt, prv, value, size):
     nnxt = np.empty(size, np.int32)  # slots fit int32: the arrays are int32 anyway
     nprv = np.empty(size, np.int32)
     nvalue = np.full(size, -1, np.int32)
-    nbase[:old] = base
-    ncheck[:old] = check
-    nnxt[:old] = nxt
-    nprv[:old] = prv
-    nvalue[:old] = value
+    # element by element: a slice assignment of arrays costs numba ~1.5 s to compile
+    # (its shape check's error message), once per process
+    for i in range(old):
+        nbase[i] = base[i]
+        ncheck[i] = check[i]
+        nnxt[i] = nxt[i]
+        nprv[i] = prv[i]
+        nvalue[i] = value[i]
     for i in range(old, size):
         nnxt[i] = i + 1
         nprv[i] = i - 1

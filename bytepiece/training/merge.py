@@ -34,9 +34,11 @@ def sort_and_sum(block: Block, kind: int, runs: bool = False) -> Block:
         if len(starts) == len(keys):
             return Block(keys, counts)
         return Block(keys[starts], np.add.reduceat(counts, starts))
+    from .._kernels import read_only
     from .._kernels.runs import sum_sorted_pieces
 
-    return Block(*sum_sorted_pieces(block.keys, block.counts, block.ends, block.data, order))
+    inputs = (block.keys, block.counts, block.ends, block.data, order)
+    return Block(*sum_sorted_pieces(*map(read_only, inputs)))
 
 
 def merge(runs: Sequence, kind: int, lo: int = 0, hi: int | None = None) -> Iterator[Block]:

@@ -82,6 +82,7 @@ def merge_ngrams(runs: list, order: int, min_count: int, workers: int, fan_in: i
     The first 256 entries are the single bytes 0..255 (count 0 for a byte never
     seen); the kept n-grams are written once into the result, range by range.
     """
+    from .._kernels import read_only
     from .._kernels.ngrams import kept_ngrams_block
 
     runs = reduce_fan_in(runs, NGRAMS, fan_in, lambda: spill.workdirs.get().new_path("ngrams"),
@@ -99,8 +100,8 @@ def merge_ngrams(runs: list, order: int, min_count: int, workers: int, fan_in: i
         for block in [*blocks, None]:
             last = block is None
             keys, counts = kept_ngrams_block(
-                np.empty(0, np.uint64) if last else block.keys,
-                np.empty(0, np.int64) if last else block.counts,
+                read_only(np.empty(0, np.uint64) if last else block.keys),
+                read_only(np.empty(0, np.int64) if last else block.counts),
                 order, min_count, run_key, run_count, last)
             single = (keys >> _LEN_SHIFT) == 1
             if single.any():

@@ -46,14 +46,14 @@ def _pieces(states, free: bool = False) -> Block:
     ``free``: each table is replaced by a small empty one once read, so that the
     sort of a spill has the tables' memory.
     """
-    from .._kernels import lm
+    from .._kernels import lm, read_only
     from .._kernels.runs import piece_keys, table_pieces
 
     blocks = []
     for state in states:
         slots, entries, arena, n, used = state
         counts, ends, data = table_pieces(entries, arena, n)
-        blocks.append(Block(piece_keys(data, ends), counts, ends, data))
+        blocks.append(Block(piece_keys(read_only(data), ends), counts, ends, data))
         if free:  # a small new table: it grows again as the next batches need
             del slots, entries, arena
             state[:] = list(lm.new_piece_table(1 << 12))

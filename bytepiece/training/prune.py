@@ -93,9 +93,10 @@ class Splitter:
 
     def texts(self, which: np.ndarray):
         """The pieces ``which`` back to back: (buf uint8, ends int64)."""
+        from .._kernels import read_only
         from .._kernels.lm import gather
 
-        return gather(self.arena, self.starts, self.lengths, which)
+        return gather(read_only(self.arena), self.starts, self.lengths, which)
 
     def split(self, alive, counts, buf, ends, weights):
         """Counts, per piece of ``alive`` (int64 indices), of the best segmentation of the
@@ -127,10 +128,12 @@ class Splitter:
 
     def _add(self, totals, logp, buf, ends, weights) -> None:
         """totals[piece] += weight of each text for each piece of its best segmentation."""
+        from .._kernels import read_only
         from .._kernels.lm import add_weighted
         from .._kernels.viterbi import segment
 
         trie = self.trie
+        buf = read_only(buf)
 
         def run(part):
             lo, hi = part
@@ -145,7 +148,7 @@ class Splitter:
             with ThreadPoolExecutor(len(parts)) as pool:
                 results = list(pool.map(run, parts))
         for (lo, hi), (ids, token_ends) in zip(parts, results):
-            add_weighted(totals, ids, token_ends, weights[lo:hi])
+            add_weighted(totals, ids, token_ends, read_only(weights[lo:hi]))
 
     def drop_wasted(self, alive, counts):
         """Re-split every piece with the tokenizer of all pieces until none goes unused."""

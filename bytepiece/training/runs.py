@@ -85,10 +85,11 @@ class Block:
         which = np.flatnonzero(mask)
         if self.data is None:
             return Block(self.keys[which], self.counts[which])
+        from .._kernels import read_only
         from .._kernels.lm import gather
 
         lengths = np.diff(self.ends, prepend=0)
-        data, ends = gather(self.data, self.ends - lengths, lengths, which)
+        data, ends = gather(read_only(self.data), self.ends - lengths, lengths, which)
         return Block(self.keys[which], self.counts[which], ends, data)
 
     def piece(self, i: int) -> bytes:
@@ -207,9 +208,10 @@ def _compress(parts: list[np.ndarray]) -> bytes:
         counts, lengths, data = parts[1:]
         starts = np.cumsum(lengths, dtype=np.int64) - lengths
         order = np.lexsort((keys, _prefixes(data, starts, lengths)))
+        from .._kernels import read_only
         from .._kernels.lm import gather
 
-        data, _ = gather(data, starts, lengths.astype(np.int64), order)
+        data, _ = gather(read_only(data), starts, lengths.astype(np.int64), order)
         raw = _transposed(counts[order]) + _transposed(lengths[order]) + data.tobytes()
     else:
         delta = np.diff(keys, prepend=keys[:1]) if len(keys) else keys
@@ -232,9 +234,10 @@ def _prefixes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.n
 
 def _key_order(data: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(keys, order): the pieces' keys, and the order that sorts them by key, then bytes."""
+    from .._kernels import read_only
     from .._kernels.runs import piece_keys
 
-    keys = piece_keys(data, ends)
+    keys = piece_keys(read_only(data), ends)
     order = np.argsort(keys, kind="stable")
     tied = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     if len(tied):  # a 64-bit collision: those pieces by their bytes
@@ -344,6 +347,7 @@ class RunFile:
         if self.kind == NGRAMS:
             keys = np.cumsum(_untransposed(raw, 0, n, np.uint64), dtype=np.uint64)
             return Block(keys, _untransposed(raw, 8 * n, n, np.int64))
+        from .._kernels import read_only
         from .._kernels.lm import gather
 
         counts = _untransposed(raw, 0, n, np.int64)
@@ -351,7 +355,7 @@ class RunFile:
         data = np.frombuffer(raw, np.uint8, data_bytes, 12 * n)
         ends = np.cumsum(lengths)
         keys, order = _key_order(data, ends)
-        data, ends = gather(data, ends - lengths, lengths, order)
+        data, ends = gather(read_only(data), ends - lengths, lengths, order)
         return Block(keys[order], counts[order], ends, data)
 
 
