@@ -85,6 +85,20 @@ class FiniteFloat(click.ParamType):
 FINITE_FLOAT = FiniteFloat()
 
 
+@contextlib.contextmanager
+def compile_ahead(kernels: list[str], model: str | None = None):
+    """While the block runs, a child process compiles those of ``kernels`` that numba's
+    cache lacks (``bytepiece._kernels.prefetch``): a first run compiles on two cores."""
+    from bytepiece._kernels import prefetch
+
+    prefetching = prefetch.ahead(kernels, model)
+    try:
+        yield
+    finally:
+        if prefetching is not None:
+            prefetching.stop()
+
+
 def load_tokenizer(path: str, seed: int | None = None, command: str = "this command"):
     """The Tokenizer of a model file; library errors become one-line CLI errors, and a
     SentencePiece or Hugging Face model file is named as such (``not_bytepiece``)."""

@@ -7,8 +7,9 @@ import os
 
 import click
 
-from ._common import (FINITE_FLOAT, LongLine, check_output, decode_text, input_size,
-                      load_tokenizer, long_line_ids, open_output, progress, read_blocks)
+from ._common import (FINITE_FLOAT, LongLine, check_output, compile_ahead, decode_text,
+                      input_size, load_tokenizer, long_line_ids, open_output, progress,
+                      read_blocks)
 
 _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 #: How --format pieces writes the special tokens (ids 0, 1, 2).
@@ -86,6 +87,12 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
     documents = _documents(files, jsonl_field, errors) if jsonl_field is not None else None
     inputs = documents.paths if documents is not None else files
     check_output(output, [model, *inputs])
+    from bytepiece.tokenizer import SMALL_BUDGET
+
+    size = documents.size_bytes if documents is not None else input_size(files)
+    if size is not None and size > SMALL_BUDGET:  # it gets to the kernels: compile ahead
+        click.get_current_context().with_resource(
+            compile_ahead(_kernels(alpha >= 0, fmt, offsets), model))
     tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
     if fmt in ("bin", "npy"):
@@ -109,7 +116,6 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
         else:
             out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
 
-    size = documents.size_bytes if documents is not None else input_size(files)
     if offsets:
         with open_output(output) as out, progress(size, "encode") as bar:
             _write_with_offsets(out, bar, tokenizer, files, documents, bos, eos, alpha,
@@ -166,6 +172,18 @@ def _write_with_offsets(out, bar, tokenizer, files, documents, bos: bool, eos: b
             lines.append(parts[-1])
         write(lines)
         bar.update(len(block))
+
+
+def _kernels(sampling: bool, fmt: str, offsets: bool) -> list[str]:
+    """The kernels this encoding reaches, in order (for ``compile_ahead``)."""
+    from bytepiece._kernels.precompile import ENCODE_KERNELS
+
+    kernels = list(ENCODE_KERNELS)
+    if sampling:
+        kernels[kernels.index("best_path.segment_best")] = "viterbi.segment"
+    if fmt not in ("ids", "jsonl") or offsets:
+        kernels.remove("text_io.format_id_lines")
+    return kernels
 
 
 def _line_ends(data: bytes):
