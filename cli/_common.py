@@ -162,10 +162,38 @@ def input_size(paths: tuple[str, ...]) -> int | None:
     return total
 
 
+#: Bytes of stdin read ahead and given back (``unread_stdin``), by stdin stream: read
+#: before the rest of that stream.
+_STDIN_HEAD: dict = {}
+
+
+def unread_stdin(data: bytes) -> None:
+    """Give back bytes read from stdin: the next read of stdin ("-") starts with them."""
+    stream = sys.stdin.buffer
+    _STDIN_HEAD[id(stream)] = (stream, _STDIN_HEAD.get(id(stream), (stream, b""))[1] + data)
+
+
+class _HeadFirst:
+    """stdin, with the bytes given back first."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        if size is None or size < 0:
+            data, self.head = self.head + self.rest.read(), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        return data
+
+
 @contextlib.contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
-        yield sys.stdin.buffer
+        stream, head = _STDIN_HEAD.pop(id(sys.stdin.buffer), (sys.stdin.buffer, b""))
+        yield _HeadFirst(head, stream) if head else stream
         return
     try:
         f = open(path, "rb")

@@ -87,7 +87,7 @@ def _from_bytepiece(source: str, output: str, to_format: str) -> None:
 
 def _to_bytepiece(source: str, output: str, id_map: str | None) -> None:
     from bytepiece.convert.sentencepiece import from_sentencepiece
-    from bytepiece.model import read_model_file
+    from bytepiece.model_file import read_model_file
 
     conversion = from_sentencepiece(read_model_file(source), source)
     for note in conversion.notes:

@@ -77,16 +77,20 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
                                    "supported with it")
         return encode_on_cluster(model, files, fmt, output, bos, eos, alpha, errors, cluster,
                                  quiet)
-    import numpy as np
-
-    from bytepiece.normalize import nfc
-
     if seed is not None and alpha < 0:
         raise click.UsageError("--seed goes with --alpha (sampling); without it the best "
                                "segmentation is taken and there is nothing to seed")
     documents = _documents(files, jsonl_field, errors) if jsonl_field is not None else None
     inputs = documents.paths if documents is not None else files
     check_output(output, [model, *inputs])
+    if fmt == "ids" and alpha < 0 and not offsets and documents is None:
+        from ._encode_small import encode_small
+
+        if encode_small(model, files, output, bos, eos, errors):
+            return
+    import numpy as np
+
+    from bytepiece.normalize import nfc
     from bytepiece.tokenizer import SMALL_BUDGET
 
     size = documents.size_bytes if documents is not None else input_size(files)
