@@ -25,6 +25,9 @@ from pathlib import Path
 
 from _report import command_line, load_average, log, machine, publish
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bytepiece._kernels.precompile import ENCODE_KERNELS, TRAIN_KERNELS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "corpora"
 WORK = ROOT / "benchmarks" / "work"
@@ -112,6 +115,44 @@ def startup_rows(encode: float, help_: float) -> list[list[str]]:
             ["`bytepiece --help`", f"{help_:.3f}", TARGETS["help"], verdict(help_ <= 0.08)]]
 
 
+def parse_compile_output(text: str) -> dict[str, list[float]]:
+    """Seconds of each specialization per kernel, from the lines of `bytepiece compile`.
+
+    >>> parse_compile_output("compiled  0.52s  lm.gather(u1[::1]ro, i8[::1])\\n"
+    ...                      "compiled  0.10s  a.b(u2)\\ncompiled  0.30s  a.b(u4)\\n"
+    ...                      "3 specializations of 2 kernels in 0.9s")
+    {'lm.gather': [0.52], 'a.b': [0.1, 0.3]}
+    """
+    costs: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0] in ("compiled", "cached") and parts[1].endswith("s"):
+            costs.setdefault(parts[2].split("(")[0], []).append(float(parts[1][:-1]))
+    return costs
+
+
+def kernel_rows(costs: dict[str, list[float]], uses: dict[str, list[str]]) -> list[list[str]]:
+    """Rows (kernel, seconds of one specialization, specializations, commands using it),
+    costliest first, then a total per command (one specialization of each kernel).
+
+    >>> kernel_rows({"a.x": [1.0], "a.y": [0.25, 0.75]}, {"train": ["a.x", "a.y"],
+    ...                                                   "encode": ["a.y"]})
+    [['a.x', '1.00', '1', 'train'], ['a.y', '0.50', '2', 'train, encode'], ['**train**, in all', '1.50', '', ''], ['**encode**, in all', '0.50', '', '']]
+    """
+    def one(kernel: str) -> float:
+        return sum(costs[kernel]) / len(costs[kernel])
+
+    rows = []
+    for kernel in sorted(costs, key=one, reverse=True):
+        users = [name for name, kernels in uses.items() if kernel in kernels]
+        rows.append([kernel, f"{one(kernel):.2f}", str(len(costs[kernel])),
+                     ", ".join(users) or "(other commands)"])
+    for name, kernels in uses.items():
+        total = sum(one(k) for k in kernels if k in costs)
+        rows.append([f"**{name}**, in all", f"{total:.2f}", "", ""])
+    return rows
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table.
 
@@ -179,6 +220,16 @@ def first_runs(tmp: Path) -> dict[str, float]:
     return times
 
 
+def compile_costs(tmp: Path) -> dict[str, list[float]]:
+    """Seconds of each kernel specialization, compiled one after the other into an empty
+    cache by `bytepiece compile` (the first also pays numba's own start)."""
+    done = subprocess.run(bytepiece("compile"), env=environment(tmp / "costs"),
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bytepiece compile failed: {done.stderr[-500:]}")
+    return parse_compile_output(done.stdout)
+
+
 def ensure_model(path: Path) -> None:
     if path.exists():
         return
@@ -224,6 +275,9 @@ def main(argv=None) -> None:
         with tempfile.TemporaryDirectory(prefix="bytepiece-startup-") as tmp:
             rounds.append(first_runs(Path(tmp)))
     times = best_rounds(rounds)
+    log("cold cost per kernel: bytepiece compile ...")
+    with tempfile.TemporaryDirectory(prefix="bytepiece-startup-") as tmp:
+        costs = compile_costs(Path(tmp))
     log(f"start-up: best of {args.runs} ...")
     encode = best_of(args.runs, bytepiece("encode", "-m", str(args.model)), b"hello\n")
     help_ = best_of(args.runs, bytepiece("--help"))
@@ -236,7 +290,16 @@ def main(argv=None) -> None:
     lines += markdown_table(["command", "cold", "warm", "after compile", "cold − warm",
                              "targets", ""], first_run_rows(times))
     lines += ["", "train: `bytepiece train corpora/mixed.txt -o m.json --vocab-size 8000`; "
-              "encode: `bytepiece encode -m m.json corpora/en.txt`.", "",
+              "encode: `bytepiece encode -m m.json corpora/en.txt`. A first run compiles on two "
+              "cores: a child process compiles the kernels the command needs last while the "
+              "command compiles the first ones (`bytepiece/_kernels/prefetch.py`).", "",
+              "Cold cost per kernel: seconds to compile one specialization into an empty "
+              "cache (`bytepiece compile`, one after the other; the first kernel also pays "
+              "numba's start); the commands' totals are what one core would spend.", ""]
+    lines += markdown_table(["kernel", "seconds", "specializations", "compiled by"],
+                            kernel_rows(costs, {"train": TRAIN_KERNELS,
+                                                "encode": ENCODE_KERNELS}))
+    lines += ["",
               f"Start-up, warm, best of {args.runs}:", ""]
     lines += markdown_table(["command", "seconds", "target", ""], startup_rows(encode, help_))
     lines += ["", "### Setup", ""]

@@ -39,7 +39,7 @@ def command(models, quiet):
     def show(item) -> None:
         if not quiet:
             state = "cached  " if item.cached else "compiled"
-            click.echo(f"{state} {item.seconds:5.1f}s  {item.kernel}({item.args})")
+            click.echo(f"{state} {item.seconds:5.2f}s  {item.kernel}({item.args})")
             sys.stdout.flush()
 
     start = time.perf_counter()
