@@ -50,9 +50,11 @@ def special_token_problem(token, pieces: set[bytes], taken: Iterable[str]) -> st
         return f"special token {token!r} is already the name of id {RESERVED.index(token)}"
     if token in taken:
         return f"special token {token!r} is given twice (or is already one)"
+    if len(data) == 1:
+        return (f"special token {token!r} is a single byte, which every model has as a "
+                f"piece; choose a longer text")
     if data in pieces:
-        return (f"special token {token!r} is a piece of the model (every single byte is "
-                f"one); choose a text that is not a piece")
+        return f"special token {token!r} is a piece of the model; choose a text that is not"
     return None
 
 

@@ -245,7 +245,7 @@ class Tokenizer:
                 known = ", ".join(map(repr, self._special_ids)) or "none"
                 raise InputError(f"{sorted(unknown, key=str)[0]!r} is not a special token of "
                                  f"this model (its special tokens: {known}); add it with "
-                                 f"add_special_tokens")
+                                 f"add_special_tokens or `bytepiece special --add`")
         if tokens not in self._patterns:
             self._patterns[tokens] = pattern_of(tokens)
         return self._patterns[tokens]
