@@ -220,7 +220,7 @@ def _summary(trainer, paths, texts, elapsed, workers):
         ratio = n_bytes / n if n else float("nan")
         short = f" (asked for {size}: not reached)" if len(pieces) + 3 < size else ""
         extra = len(trainer.special_tokens)
-        users = f" and {extra} of yours" if extra else ""
+        users = f", {extra} of yours" if extra else ""
         err.write(f"{path}: vocabulary of {len(pieces) + 3 + extra}{short} (3 special tokens"
                   f"{users} and {len(pieces)} pieces), {ratio:.3f} bytes/token on {sample}\n")
     err.write(f"(compression measured in {measure:.1f}s)\n")
