@@ -394,6 +394,16 @@ def test_encode_command_special_offsets_and_arrays(chat, chat_file, tmp_path):
                                       chat.encode_batch(lines, allowed_special="all"))
 
 
+def test_encode_command_special_refuses_cluster(chat_file, tmp_path):
+    result = invoke_cli(["encode", "-m", CHAT_MODEL, "--special", "all", "--format", "npy",
+                         "-o", tmp_path / "out", "--cluster", "tcp://nowhere:1", chat_file])
+    assert result.exit_code == 2
+    assert result.stderr == ("bytepiece: error: --cluster encodes without special tokens: "
+                             "--special is not supported with it (see 'bytepiece encode "
+                             "--help')\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_inspect_shows_special_tokens():
     result = invoke_cli(["inspect", CHAT_MODEL])
     assert "then 4 user special tokens (model format 2): \"<|im_start|>\" 1000" in result.stdout
