@@ -202,8 +202,8 @@ class Tokenizer:
     def special_tokens(self) -> dict[str, int]:
         """The user-defined special tokens and their ids (after the last piece's id).
 
-        >>> chat.special_tokens
-        {'<|im_start|>': 999, '<|im_end|>': 1000}
+        >>> tokenizer.special_tokens  # none in a BytePiece model
+        {}
         """
         return dict(self._special_ids)
 
@@ -212,8 +212,11 @@ class Tokenizer:
         ``save`` writes them (model format 2). InputError for a token that is empty,
         repeated, not UTF-8, or a piece of the model.
 
-        >>> tokenizer.add_special_tokens(["<|im_start|>", "<|im_end|>"])
+        >>> chat = Tokenizer.from_file("model.json")
+        >>> chat.add_special_tokens(["<|im_start|>", "<|im_end|>"])
         [999, 1000]
+        >>> chat.special_tokens, chat.id_to_piece(1000)
+        ({'<|im_start|>': 999, '<|im_end|>': 1000}, '<|im_end|>')
         """
         model = self._model.with_special_tokens(tokens)
         added = model.special_tokens[len(self._model.special_tokens):]
@@ -345,8 +348,11 @@ class Tokenizer:
 
         >>> tokenizer.encode("hello", add_eos=True)
         [107, 524, 114, 2]
-        >>> chat.encode("<|im_start|>hi", allowed_special="all")
-        [999, 108, 109]
+        >>> chat = Tokenizer.from_file("model.json")
+        >>> chat.add_special_tokens(["<|im_start|>"])
+        [999]
+        >>> chat.encode("<|im_start|>hi", allowed_special="all"), chat.encode("<|im_start|>hi")[:3]
+        ([999, 364], [63, 127, 371])
         """
         # the one-text path is kept short: per-call overhead dominates on short texts
         if not isinstance(text, str):

@@ -90,7 +90,8 @@ def test_autotokenizer_reads_special_tokens_as_bytepiece_with_all(exported):
     tokenizer, hf, _ = exported
     texts = [f"<|im_start|>{('user', 'assistant')[k % 2]}\n{line}<|im_end|>\n"
              for k, line in enumerate(LINES[:400])]
-    texts += ["".join(TOKENS) * 2, "a<|im_end|>b<｜end of turn｜> c", "<|im_start", "e\u0301<|im_end|>"]
+    texts += ["".join(TOKENS) * 2, "a<|im_end|>b<｜end of turn｜> c", "<|im_start",
+              "e\u0301<|im_end|>"]
     ours = tokenizer.encode_batch(texts, allowed_special="all")
     assert [hf.encode(t, add_special_tokens=False) for t in texts] == ours
     assert [hf.decode(ids) for ids in ours] == [tokenizer.decode(ids) for ids in ours]
