@@ -52,7 +52,8 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
 @click.option("-o", "--output", required=True, metavar="MODEL",
               help="Model file to write; with several sizes, MODEL.<size> for each.")
 @click.option("--vocab-size", required=True, callback=_vocab_sizes, metavar="N[,N...]",
-              help="Vocabulary size(s), special tokens included (at least 259).")
+              help="Vocabulary size(s), <pad>, <bos>, <eos> included (at least 259); "
+                   "--special-tokens come on top.")
 @click.option("--order", type=click.IntRange(1, 7), default=6, show_default=True,
               help="Order of the byte n-gram model that proposes pieces.")
 @click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True,
