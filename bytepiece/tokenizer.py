@@ -196,6 +196,14 @@ class Tokenizer:
             return self._model.special_tokens[i - N_SPECIAL - len(self._model.pieces)]
         return self._id_to_bytes[i]
 
+    def pieces_to_ids(self, pieces: Iterable[bytes | str]) -> list[int]:
+        """``piece_to_id`` of each piece."""
+        return [self.piece_to_id(p) for p in pieces]
+
+    def ids_to_pieces(self, ids: Iterable[int]) -> list[bytes | str]:
+        """``id_to_piece`` of each id."""
+        return [self.id_to_piece(i) for i in ids]
+
     # -- special tokens --------------------------------------------------------
 
     @property
@@ -252,14 +260,6 @@ class Tokenizer:
         if tokens not in self._patterns:
             self._patterns[tokens] = pattern_of(tokens)
         return self._patterns[tokens]
-
-    def pieces_to_ids(self, pieces: Iterable[bytes | str]) -> list[int]:
-        """``piece_to_id`` of each piece."""
-        return [self.piece_to_id(p) for p in pieces]
-
-    def ids_to_pieces(self, ids: Iterable[int]) -> list[bytes | str]:
-        """``id_to_piece`` of each id."""
-        return [self.id_to_piece(i) for i in ids]
 
     # -- sampling ------------------------------------------------------------
 
@@ -881,7 +881,7 @@ PART_CHARS = 1 << 19
 
 def _texts(texts: list) -> list:
     """``texts`` if every one is a str, else InputError."""
-    if not all(type(t) is str or isinstance(t, str) for t in texts):
+    if not all(isinstance(t, str) for t in texts):
         raise _not_texts(texts)
     return texts
 
