@@ -10,7 +10,6 @@ setting it to an empty string turns the cache off.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -18,23 +17,13 @@ import tempfile
 import numpy as np
 
 from ._kernels.layout import PAIR_BITS
-from .model import Model, read_model_file
+from .model import Model
+from .model_file import FORMAT, cache_dir, entry_path, read_model_file  # noqa: F401 (API)
 from .trie import PieceTrie, unsigned_type
 
-#: Bump when the layout of the cached arrays or the trie changes.
-FORMAT = "4"
 _TRIE = ("nodes", "value", "logp", "pair", "fail", "cand_se", "cand_len", "cand_id",
          "id_logp")
 _FIELDS = _TRIE + ("piece_data", "piece_offsets", "counts", "special_json")
-
-
-def cache_dir() -> str | None:
-    """The cache folder, or None when caching is turned off."""
-    folder = os.environ.get("BYTEPIECE_CACHE_DIR")
-    if folder is not None:
-        return folder or None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bytepiece")
 
 
 def load_compiled(path: str | os.PathLike) -> tuple[Model, PieceTrie]:
@@ -55,15 +44,6 @@ def load_compiled_bytes(raw: bytes, source: str) -> tuple[Model, PieceTrie]:
     if entry is not None:
         _write(entry, model, trie)
     return model, trie
-
-
-def entry_path(raw: bytes) -> str | None:
-    """The cache entry of a model file's bytes (None when caching is turned off)."""
-    folder = cache_dir()
-    if folder is None:
-        return None
-    key = hashlib.blake2b(raw, digest_size=20, person=b"bytepiece" + FORMAT.encode())
-    return os.path.join(folder, key.hexdigest() + ".npz")
 
 
 def compile_model(model: Model) -> PieceTrie:

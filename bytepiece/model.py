@@ -24,12 +24,11 @@ import numpy as np
 
 from .atomic import write_atomic
 from .errors import InputError, ModelError
+from .model_file import read_model_file
 from .special import FORMAT_WITH_SPECIAL, KEY_MARK, check_special_tokens
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 N_SPECIAL = len(SPECIAL_TOKENS)
-#: Refuse model files larger than this before reading them (an 80k-piece model is ~6 MB).
-MAX_MODEL_BYTES = 512 * 1024 * 1024
 _MAX_COUNT = 2**62
 
 
@@ -220,27 +219,6 @@ class Model:
         model = cls([p for p, _ in items], np.array([c for _, c in items], np.int64), source,
                     tuple(special_tokens))
         return cls._from_pairs(_Pairs(model.to_dict().items()), source)
-
-
-def read_model_file(source: str) -> bytes:
-    """The bytes of a model file, refused before reading when it is too large to be one.
-
-    Never reads more than MAX_MODEL_BYTES + 1 bytes, so a device or pipe that
-    never ends (``-m /dev/zero``) is refused too instead of filling the memory.
-    """
-    try:
-        with open(source, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_MODEL_BYTES:
-                raise ModelError(f"model {source}: file is {size} bytes, larger than any model "
-                                 f"({MAX_MODEL_BYTES} bytes at most)")
-            data = f.read(MAX_MODEL_BYTES + 1)
-    except OSError as e:
-        raise ModelError(f"model {source}: cannot read: {e.strerror or e}") from None
-    if len(data) > MAX_MODEL_BYTES:
-        raise ModelError(f"model {source}: longer than any model (more than "
-                         f"{MAX_MODEL_BYTES} bytes)")
-    return data
 
 
 def _special_token(key: bytes, text: str) -> str | None:

@@ -11,26 +11,39 @@ float64 sums and the same tie rule, so the ids are identical to it and to
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is not imported here: ``light`` runs without it
+    import numpy as np
 
 #: Inputs up to this many bytes are segmented here while the kernel is not loaded:
 #: about 15 ms of Python, against ~0.4 s of numba start-up.
 SMALL_INPUT = 1 << 13
 _NEWLINE = 10
 _NO_NODE = 0xFFFFFFFF
+_MINUS_INF = float("-inf")
 
 
 def segment(buf: np.ndarray, text_ends: np.ndarray, split_lines: bool, nodes: np.ndarray,
             value: np.ndarray, logp: np.ndarray, pair: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
     """``_kernels.viterbi.segment`` with ``alpha < 0``: (ids int32, token_ends int64)."""
-    data = buf.tobytes()
+    import numpy as np
+
     # memoryviews index to Python ints and floats without making numpy scalars
-    nodes_, value_, logp_, pair_ = (memoryview(a) for a in (nodes, value, logp, pair))
+    ids, token_ends = segment_lists(buf.tobytes(), text_ends.tolist(), split_lines,
+                                    *(memoryview(a) for a in (nodes, value, logp, pair)))
+    return np.array(ids, np.int32), np.array(token_ends, np.int64)
+
+
+def segment_lists(data: bytes, text_ends: list[int], split_lines: bool, nodes, value, logp,
+                  pair) -> tuple[list[int], list[int]]:
+    """``segment`` on bytes and lists, the trie's arrays as memoryviews (or lists): the
+    ids, and the number of ids at the end of each text."""
     ids: list[int] = []
     token_ends = []
     start = 0
-    for end in text_ends.tolist():
+    for end in text_ends:
         c0 = start
         while c0 < end:
             c1 = end
@@ -40,17 +53,17 @@ def segment(buf: np.ndarray, text_ends: np.ndarray, split_lines: bool, nodes: np
                     c1 = newline
                     while c1 < end and data[c1] == _NEWLINE:
                         c1 += 1
-            _best_path(data, c0, c1, nodes_, value_, logp_, pair_, ids)
+            _best_path(data, c0, c1, nodes, value, logp, pair, ids)
             c0 = c1
         token_ends.append(len(ids))
         start = end
-    return np.array(ids, np.int32), np.array(token_ends, np.int64)
+    return ids, token_ends
 
 
 def _best_path(data, c0, c1, nodes, value, logp, pair, out):
     """Append the ids of the best segmentation of data[c0:c1] to ``out``."""
     n = c1 - c0
-    scores = [0.0] + [-np.inf] * n
+    scores = [0.0] + [_MINUS_INF] * n
     routes = [0] * (n + 1)
     route_nodes = [0] * (n + 1)
     root_base = nodes[0]

@@ -85,6 +85,20 @@ class FiniteFloat(click.ParamType):
 FINITE_FLOAT = FiniteFloat()
 
 
+@contextlib.contextmanager
+def compile_ahead(kernels: list[str], model: str | None = None):
+    """While the block runs, a child process compiles those of ``kernels`` that numba's
+    cache lacks (``bytepiece._kernels.prefetch``): a first run compiles on two cores."""
+    from bytepiece._kernels import prefetch
+
+    prefetching = prefetch.ahead(kernels, model)
+    try:
+        yield
+    finally:
+        if prefetching is not None:
+            prefetching.stop()
+
+
 def load_tokenizer(path: str, seed: int | None = None, command: str = "this command"):
     """The Tokenizer of a model file; library errors become one-line CLI errors, and a
     SentencePiece or Hugging Face model file is named as such (``not_bytepiece``)."""
@@ -148,10 +162,38 @@ def input_size(paths: tuple[str, ...]) -> int | None:
     return total
 
 
+#: Bytes of stdin read ahead and given back (``unread_stdin``), by stdin stream: read
+#: before the rest of that stream.
+_STDIN_HEAD: dict = {}
+
+
+def unread_stdin(data: bytes) -> None:
+    """Give back bytes read from stdin: the next read of stdin ("-") starts with them."""
+    stream = sys.stdin.buffer
+    _STDIN_HEAD[id(stream)] = (stream, _STDIN_HEAD.get(id(stream), (stream, b""))[1] + data)
+
+
+class _HeadFirst:
+    """stdin, with the bytes given back first."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        if size is None or size < 0:
+            data, self.head = self.head + self.rest.read(), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        return data
+
+
 @contextlib.contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
-        yield sys.stdin.buffer
+        stream, head = _STDIN_HEAD.pop(id(sys.stdin.buffer), (sys.stdin.buffer, b""))
+        yield _HeadFirst(head, stream) if head else stream
         return
     try:
         f = open(path, "rb")

@@ -58,7 +58,7 @@ def _model_entry(path: str) -> str:
     import os
 
     from bytepiece.cache import entry_path
-    from bytepiece.model import read_model_file
+    from bytepiece.model_file import read_model_file
 
     entry = entry_path(read_model_file(path))
     if entry is None:

@@ -145,7 +145,7 @@ def _to_transformers(source: str, folder: str, chat_template: str | None) -> Non
 
 def _to_bytepiece(source: str, output: str, id_map: str | None) -> None:
     from bytepiece.convert.sentencepiece import from_sentencepiece
-    from bytepiece.model import read_model_file
+    from bytepiece.model_file import read_model_file
 
     conversion = from_sentencepiece(read_model_file(source), source)
     for note in conversion.notes:

@@ -7,8 +7,9 @@ import os
 
 import click
 
-from ._common import (FINITE_FLOAT, LongLine, check_output, decode_text, input_size,
-                      load_tokenizer, long_line_ids, open_output, progress, read_blocks)
+from ._common import (FINITE_FLOAT, LongLine, check_output, compile_ahead, decode_text,
+                      input_size, load_tokenizer, long_line_ids, open_output, progress,
+                      read_blocks)
 
 _ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 #: How --format pieces writes the special tokens (ids 0, 1, 2).
@@ -86,16 +87,26 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
                                    "not supported with it")
         return encode_on_cluster(model, files, fmt, output, bos, eos, alpha, errors, cluster,
                                  quiet)
-    import numpy as np
-
-    from bytepiece.normalize import nfc
-
     if seed is not None and alpha < 0:
         raise click.UsageError("--seed goes with --alpha (sampling); without it the best "
                                "segmentation is taken and there is nothing to seed")
     documents = _documents(files, jsonl_field, errors) if jsonl_field is not None else None
     inputs = documents.paths if documents is not None else files
     check_output(output, [model, *inputs])
+    if fmt == "ids" and alpha < 0 and not offsets and documents is None and special == "none":
+        from ._encode_small import encode_small
+
+        if encode_small(model, files, output, bos, eos, errors):
+            return
+    import numpy as np
+
+    from bytepiece.normalize import nfc
+    from bytepiece.tokenizer import SMALL_BUDGET
+
+    size = documents.size_bytes if documents is not None else input_size(files)
+    if size is not None and size > SMALL_BUDGET:  # it gets to the kernels: compile ahead
+        click.get_current_context().with_resource(
+            compile_ahead(_kernels(alpha >= 0, fmt, offsets or special != "none"), model))
     tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
     allowed = _allowed_special(tokenizer, special)
@@ -123,7 +134,6 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
         else:
             out.write(_piece_lines(ids.tolist(), token_ends.tolist(), pieces, bos, eos))
 
-    size = documents.size_bytes if documents is not None else input_size(files)
     if offsets:
         with open_output(output) as out, progress(size, "encode") as bar:
             _write_with_offsets(out, bar, tokenizer, files, documents, bos, eos, alpha,
@@ -227,6 +237,18 @@ def _encode_with_special(tokenizer, files, documents, fmt: str, output, bos: boo
             else:
                 lines = [" ".join(map(str, ids)) for ids in results]
             out.write("".join(line + "\n" for line in lines).encode())
+
+
+def _kernels(sampling: bool, fmt: str, offsets: bool) -> list[str]:
+    """The kernels this encoding reaches, in order (for ``compile_ahead``)."""
+    from bytepiece._kernels.precompile import ENCODE_KERNELS
+
+    kernels = list(ENCODE_KERNELS)
+    if sampling:
+        kernels[kernels.index("best_path.segment_best")] = "viterbi.segment"
+    if fmt not in ("ids", "jsonl") or offsets:
+        kernels.remove("text_io.format_id_lines")
+    return kernels
 
 
 def _line_ends(data: bytes):

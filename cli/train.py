@@ -10,7 +10,7 @@ import click
 
 from bytepiece.corpus import Corpus
 
-from ._common import announce, check_output
+from ._common import announce, check_output, compile_ahead
 
 #: The summary measures compression on at most this much of the training text.
 SUMMARY_SAMPLE_BYTES = 32 << 20
@@ -121,6 +121,7 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
           --special-tokens '<|im_start|>,<|im_end|>,<|endoftext|>'
     """
     from bytepiece import BytePieceError, Trainer
+    from bytepiece._kernels.precompile import TRAIN_KERNELS
 
     specials = special_tokens.split(",") if special_tokens is not None else []
     if "-" in corpus:
@@ -149,8 +150,9 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     start = time.perf_counter()
     announce("training")
     try:
-        trainer.train(texts, workers=workers or os.cpu_count() or 1, max_memory=max_memory,
-                      tmp_dir=tmp_dir, cluster=cluster)
+        with compile_ahead(TRAIN_KERNELS if cluster is None else []):
+            trainer.train(texts, workers=workers or os.cpu_count() or 1, max_memory=max_memory,
+                          tmp_dir=tmp_dir, cluster=cluster)
     except BytePieceError as e:
         raise click.ClickException(str(e)) from None
     if trainer.total_bytes == 0:

@@ -199,9 +199,9 @@ def test_bad_models(files, command, model):
 
 def test_endless_model_device(monkeypatch):
     """``-m /dev/zero`` is cut off after the largest model size (here lowered to 1 MB)."""
-    import bytepiece.model
+    import bytepiece.model_file
 
-    monkeypatch.setattr(bytepiece.model, "MAX_MODEL_BYTES", 1 << 20)
+    monkeypatch.setattr(bytepiece.model_file, "MAX_MODEL_BYTES", 1 << 20)
     status, err = run(["encode", "-m", "/dev/zero"], b"hello\n")
     _check(status, err, 1, "model /dev/zero: longer than any model (more than 1048576 bytes)")
 

@@ -368,8 +368,8 @@ def test_an_interrupt_says_so_on_one_line(model_path):
             "import bytepiece_cli._common as c\n"
             "def boom(*a, **k):\n    os.kill(os.getpid(), signal.SIGINT)\n"
             "    while True: pass\n"
-            "c.load_tokenizer = boom\n"
-            "import bytepiece_cli.encode as e\ne.load_tokenizer = boom\n"
+            "c.check_output = boom\n"
+            "import bytepiece_cli.encode as e\ne.check_output = boom\n"
             f"sys.argv = ['bytepiece', 'encode', '-m', {model_path!r}]\n"
             "m.main()\n")
     proc = subprocess.run([sys.executable, "-c", code], input=b"x\n", capture_output=True,

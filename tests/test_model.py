@@ -113,7 +113,7 @@ def test_oversized_models_are_refused_before_reading(tmp_path, monkeypatch):
     import os
     import threading
 
-    import bytepiece.model
+    import bytepiece.model_file
 
     huge = tmp_path / "huge.json"
     with open(huge, "wb") as f:
@@ -121,7 +121,7 @@ def test_oversized_models_are_refused_before_reading(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match=f"model {huge}: file is 1073741824 bytes, larger"):
         Model.load(huge)
     # a device or pipe that never ends is cut off after MAX_MODEL_BYTES
-    monkeypatch.setattr(bytepiece.model, "MAX_MODEL_BYTES", 1 << 20)
+    monkeypatch.setattr(bytepiece.model_file, "MAX_MODEL_BYTES", 1 << 20)
     with pytest.raises(ModelError, match="model /dev/zero: longer than any model"):
         Model.load("/dev/zero")
     fifo = tmp_path / "fifo"

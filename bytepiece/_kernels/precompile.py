@@ -16,6 +16,8 @@ import itertools
 import time
 from typing import Callable, Iterator, NamedTuple
 
+import numpy as np
+
 #: Kernel (module.function of ``bytepiece._kernels``) -> argument types, one string per
 #: specialization: numpy dtype codes, ``[::1]`` for a C array, ``ro`` read-only;
 #: ``{len}`` and ``{id}`` stand for the candidate lists' types.
@@ -56,6 +58,11 @@ SIGNATURES: dict[str, list[str]] = {
     "text_io.parse_id_lines": ["u1[::1]ro, i8"],
     "text_io.gather_pieces": ["i8[::1], u1[::1]ro, i8[::1]"],
 }
+#: The kernels a first ``train`` reaches, in order (``prefetch`` compiles them ahead).
+TRAIN_KERNELS = ["ngrams.count_slices", "ngrams.kept_ngrams_block", "ngrams.build_lm",
+                 "lm.count_pieces", "runs.table_pieces", "runs.piece_keys",
+                 "runs.sum_sorted_pieces", "lm.gather", "trie.build_double_array",
+                 "viterbi.segment", "viterbi.pair_table", "lm.add_weighted"]
 #: The types the automaton's candidate lengths and ids can have (``trie.unsigned_type``;
 #: a model has at least 259 ids).
 _CANDIDATE_TYPES = {"len": ("u1", "u2", "u4"), "id": ("u2", "u4")}
@@ -84,6 +91,35 @@ def specializations() -> Iterator[tuple[str, str]]:
                 continue
             for length, ident in itertools.product(*_CANDIDATE_TYPES.values()):
                 yield name, signature.format(len=length, id=ident)
+
+
+#: The kernels a first ``encode`` of a file reaches, in order: building the model's
+#: automaton, then segmenting (the best path, or sampling), then writing ids as text.
+ENCODE_KERNELS = ["trie.build_double_array", "automaton.failure_links",
+                  "automaton.candidate_lists", "viterbi.pair_table", "best_path.segment_best",
+                  "text_io.format_id_lines"]
+
+
+def signatures_of(kernels: list[str], pieces: list[bytes] | None = None
+                  ) -> list[tuple[str, str]]:
+    """``(kernel, argument types)`` of ``kernels`` as the callers pass them; ``pieces``
+    (a model's) give the types of the automaton's candidate lists."""
+    if pieces is not None:
+        from ..trie import unsigned_type
+
+        def code(largest: int) -> str:
+            return np.dtype(unsigned_type(largest)).str[1:]
+
+        types = {"len": code(max(map(len, pieces), default=1)), "id": code(len(pieces) + 3)}
+    out = []
+    for kernel in kernels:
+        signature = SIGNATURES[kernel][0]
+        if "{" in signature:
+            if pieces is None:
+                continue  # which specialization depends on the model
+            signature = signature.format(**types)
+        out.append((kernel, signature))
+    return out
 
 
 def numba_types(args: str) -> tuple:
