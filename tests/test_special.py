@@ -394,6 +394,19 @@ def test_encode_command_special_offsets_and_arrays(chat, chat_file, tmp_path):
                                       chat.encode_batch(lines, allowed_special="all"))
 
 
+def test_encode_command_few_lines(chat):
+    """A few lines from stdin (the start-up path without numpy when the model is cached):
+    the tokens are text without --special, tokens with it."""
+    text = "<|im_start|>user\nhi<|im_end|>\n"
+    for args, allowed in (([], "none"), (["--special", "all"], "all")):
+        for _ in range(2):  # the second run finds the model in the cache
+            result = invoke_cli(["encode", "-m", CHAT_MODEL, *args], input=text.encode())
+            assert result.exit_code == 0, result.stderr
+            want = chat.encode_batch(["<|im_start|>user\n", "hi<|im_end|>\n"],
+                                     allowed_special=allowed)
+            assert result.stdout == "".join(" ".join(map(str, w)) + "\n" for w in want)
+
+
 def test_encode_command_special_refuses_cluster(chat_file, tmp_path):
     result = invoke_cli(["encode", "-m", CHAT_MODEL, "--special", "all", "--format", "npy",
                          "-o", tmp_path / "out", "--cluster", "tcp://nowhere:1", chat_file])
