@@ -10,6 +10,7 @@ setting it to an empty string turns the cache off.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -22,7 +23,7 @@ from .trie import PieceTrie, unsigned_type
 
 _TRIE = ("nodes", "value", "logp", "pair", "fail", "cand_se", "cand_len", "cand_id",
          "id_logp")
-_FIELDS = _TRIE + ("piece_data", "piece_offsets", "counts")
+_FIELDS = _TRIE + ("piece_data", "piece_offsets", "counts", "special_json")
 
 
 def load_compiled(path: str | os.PathLike) -> tuple[Model, PieceTrie]:
@@ -65,7 +66,13 @@ def _read(entry: str, source: str) -> tuple[Model, PieceTrie] | None:
     bounds = offsets.tolist()
     pieces = [blob[bounds[i]:bounds[i + 1]] for i in range(n)]
     trie = PieceTrie(**{name: arrays[name] for name in _TRIE})
-    return Model(pieces, arrays["counts"], source), trie
+    try:
+        special = json.loads(arrays["special_json"].tobytes())
+    except ValueError:
+        return None
+    if not (isinstance(special, list) and all(isinstance(t, str) and t for t in special)):
+        return None
+    return Model(pieces, arrays["counts"], source, tuple(special)), trie
 
 
 def _safe(arrays: dict) -> bool:
@@ -75,7 +82,8 @@ def _safe(arrays: dict) -> bool:
     types = {"nodes": np.uint32, "value": np.int32, "logp": np.float64, "pair": np.uint32,
              "fail": np.uint32, "cand_se": np.uint64, "id_logp": np.float64,
              # cand_len and cand_id: the narrowest types (see _safe_automaton)
-             "piece_data": np.uint8, "piece_offsets": np.int64, "counts": np.int64}
+             "piece_data": np.uint8, "piece_offsets": np.int64, "counts": np.int64,
+             "special_json": np.uint8}
     if any(arrays[name].dtype != dtype or arrays[name].ndim != 1
            for name, dtype in types.items()):
         return False
@@ -130,7 +138,9 @@ def _write(entry: str, model: Model, trie: PieceTrie) -> None:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **{name: getattr(trie, name) for name in _TRIE},
                          piece_data=np.frombuffer(b"".join(model.pieces), np.uint8),
-                         piece_offsets=offsets, counts=model.counts)
+                         piece_offsets=offsets, counts=model.counts,
+                         special_json=np.frombuffer(
+                             json.dumps(list(model.special_tokens)).encode(), np.uint8))
             os.replace(tmp, entry)
         except BaseException:
             os.unlink(tmp)

@@ -14,7 +14,7 @@ from .errors import ModelError
 #: Refuse model files larger than this before reading them (an 80k-piece model is ~6 MB).
 MAX_MODEL_BYTES = 512 * 1024 * 1024
 #: Bump when the layout of the cached arrays or the trie changes.
-FORMAT = "3"
+FORMAT = "4"
 
 
 def read_model_file(source: str) -> bytes:

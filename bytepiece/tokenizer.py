@@ -21,6 +21,7 @@ from .errors import InputError
 from .model import N_SPECIAL, SPECIAL_TOKENS, Model
 from . import small
 from .normalize import nfc
+from .special import encode_split, pattern_of
 from .cache import compile_model, load_compiled, load_compiled_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +75,11 @@ class Tokenizer:
         self._segment = None
         self._best_text = None
         self._small_budget = SMALL_BUDGET
-        self._id_to_bytes = [b""] * N_SPECIAL + model.pieces
+        self._id_to_bytes = [b""] * N_SPECIAL + model.pieces + [
+            t.encode() for t in model.special_tokens]
+        first = N_SPECIAL + len(model.pieces)
+        self._special_ids = {t: first + k for k, t in enumerate(model.special_tokens)}
+        self._patterns: dict[frozenset, object] = {}  # allowed tokens -> their pattern
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
         self._piece_lengths: np.ndarray | None = None  # bytes per id, for offsets
@@ -138,21 +143,24 @@ class Tokenizer:
         ['<pad>', '<bos>', '<eos>', b'\\x00', b'\\x01']
         """
         yield from SPECIAL_TOKENS
-        yield from self._id_to_bytes[N_SPECIAL:]
+        yield from self._model.pieces
+        yield from self._model.special_tokens
 
     def vocab(self) -> dict[bytes | str, int]:
-        """A new dict from every piece (bytes; names for the special tokens) to its id.
+        """A new dict from every piece (bytes; str for the special tokens) to its id.
 
         >>> vocab = tokenizer.vocab()
         >>> vocab["<eos>"], vocab[b" world"], len(vocab) == len(tokenizer)
         (2, 895, True)
         """
         table: dict[bytes | str, int] = {name: i for i, name in enumerate(SPECIAL_TOKENS)}
-        table.update((p, i) for i, p in enumerate(self._id_to_bytes) if i >= N_SPECIAL)
+        table.update((p, i + N_SPECIAL) for i, p in enumerate(self._model.pieces))
+        table.update(self._special_ids)
         return table
 
     def piece_to_id(self, piece: bytes | str) -> int:
-        """The id of a piece (bytes), or of '<pad>', '<bos>', '<eos>'.
+        """The id of a piece (bytes), of '<pad>', '<bos>', '<eos>', or of a special token
+        (str or its UTF-8 bytes); a str that is no special token is looked up as UTF-8.
 
         >>> tokenizer.piece_to_id(b" world"), tokenizer.piece_to_id("<eos>")
         (895, 2)
@@ -160,17 +168,20 @@ class Tokenizer:
         if self._piece_to_id_map is None:
             table = {p: i for i, p in enumerate(self._id_to_bytes) if i >= N_SPECIAL}
             table.update((name, i) for i, name in enumerate(SPECIAL_TOKENS))
+            table.update(self._special_ids)
             self._piece_to_id_map = table
         key = piece
-        if isinstance(piece, str) and piece not in SPECIAL_TOKENS:
-            key = piece.encode()
+        if isinstance(piece, str) and piece not in SPECIAL_TOKENS and \
+                piece not in self._special_ids:
+            key = piece.encode(errors="surrogatepass")
         try:
             return self._piece_to_id_map[key]
         except (KeyError, TypeError):
             raise InputError(f"{piece!r} is not a piece of this model") from None
 
     def id_to_piece(self, i: int) -> bytes | str:
-        """The piece (bytes) of an id; '<pad>', '<bos>', '<eos>' for ids 0..2.
+        """The piece (bytes) of an id; '<pad>', '<bos>', '<eos>' for ids 0..2, and the
+        text (str) of a special token.
 
         >>> tokenizer.id_to_piece(895), tokenizer.id_to_piece(1)
         (b' world', '<bos>')
@@ -179,7 +190,11 @@ class Tokenizer:
             raise InputError(f"id {i!r} is not an integer")
         if not 0 <= i < self.vocab_size:
             raise InputError(f"id {i} is out of range 0..{self.vocab_size - 1}")
-        return SPECIAL_TOKENS[i] if i < N_SPECIAL else self._id_to_bytes[i]
+        if i < N_SPECIAL:
+            return SPECIAL_TOKENS[i]
+        if i >= N_SPECIAL + len(self._model.pieces):
+            return self._model.special_tokens[i - N_SPECIAL - len(self._model.pieces)]
+        return self._id_to_bytes[i]
 
     def pieces_to_ids(self, pieces: Iterable[bytes | str]) -> list[int]:
         """``piece_to_id`` of each piece."""
@@ -188,6 +203,63 @@ class Tokenizer:
     def ids_to_pieces(self, ids: Iterable[int]) -> list[bytes | str]:
         """``id_to_piece`` of each id."""
         return [self.id_to_piece(i) for i in ids]
+
+    # -- special tokens --------------------------------------------------------
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """The user-defined special tokens and their ids (after the last piece's id).
+
+        >>> tokenizer.special_tokens  # none in a BytePiece model
+        {}
+        """
+        return dict(self._special_ids)
+
+    def add_special_tokens(self, tokens: Sequence[str]) -> list[int]:
+        """Add special tokens after the last id (the pieces' ids do not move); their ids.
+        ``save`` writes them (model format 2). InputError for a token that is empty,
+        repeated, not UTF-8, or a piece of the model.
+
+        >>> chat = Tokenizer.from_file("model.json")
+        >>> chat.add_special_tokens(["<|im_start|>", "<|im_end|>"])
+        [999, 1000]
+        >>> chat.special_tokens, chat.id_to_piece(1000)
+        ({'<|im_start|>': 999, '<|im_end|>': 1000}, '<|im_end|>')
+        """
+        model = self._model.with_special_tokens(tokens)
+        added = model.special_tokens[len(self._model.special_tokens):]
+        seed_state = (self._seed, self._rng)
+        small_budget, segment, best_text = self._small_budget, self._segment, self._best_text
+        self._setup(model, self._trie, None)
+        self._seed, self._rng = seed_state
+        self._small_budget, self._segment, self._best_text = small_budget, segment, best_text
+        return [self._special_ids[t] for t in added]
+
+    def _pattern(self, allowed_special):
+        """The pattern matching the allowed special tokens, or None when none is allowed:
+        ``"none"``, ``"all"``, or a collection of this model's special tokens."""
+        if type(allowed_special) is str:
+            if allowed_special == "none":
+                return None
+            if allowed_special != "all":
+                raise InputError(f"allowed_special must be 'all', 'none' or a set of special "
+                                 f"tokens, got {allowed_special!r}")
+            tokens = frozenset(self._special_ids)
+        else:
+            try:
+                tokens = frozenset(allowed_special)
+            except TypeError:
+                raise InputError(f"allowed_special must be 'all', 'none' or a set of special "
+                                 f"tokens, got {allowed_special!r}") from None
+            unknown = [t for t in tokens if t not in self._special_ids]
+            if unknown:
+                known = ", ".join(map(repr, self._special_ids)) or "none"
+                raise InputError(f"{sorted(unknown, key=str)[0]!r} is not a special token of "
+                                 f"this model (its special tokens: {known}); add it with "
+                                 f"add_special_tokens or `bytepiece special --add`")
+        if tokens not in self._patterns:
+            self._patterns[tokens] = pattern_of(tokens)
+        return self._patterns[tokens]
 
     # -- sampling ------------------------------------------------------------
 
@@ -268,16 +340,30 @@ class Tokenizer:
         return self._best_text(data)
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False,
-               alpha: float = -1.0) -> list[int]:
+               alpha: float = -1.0, allowed_special="none") -> list[int]:
         """Ids of the NFC form of ``text``; ``alpha >= 0`` samples a segmentation.
+
+        ``allowed_special``: the special tokens read in ``text`` ("all", or a set of
+        them); the others, and all with "none", are ordinary text, as in BytePiece.
 
         >>> tokenizer.encode("hello", add_eos=True)
         [107, 524, 114, 2]
+        >>> chat = Tokenizer.from_file("model.json")
+        >>> chat.add_special_tokens(["<|im_start|>"])
+        [999]
+        >>> chat.encode("<|im_start|>hi", allowed_special="all"), chat.encode("<|im_start|>hi")[:3]
+        ([999, 364], [63, 127, 371])
         """
         # the one-text path is kept short: per-call overhead dominates on short texts
         if not isinstance(text, str):
             raise InputError(f"expected a str text, got {type(text).__name__} "
                              f"(encode_bytes takes bytes)")
+        if allowed_special != "none":
+            pattern = self._pattern(allowed_special)
+            if pattern is not None and pattern.search(text):
+                return encode_split([text], pattern, self._special_ids,
+                                    lambda parts: [self.encode(p, alpha=alpha) for p in parts],
+                                    add_bos, add_eos, False)[0]
         if type(alpha) is not float:
             alpha = _alpha(alpha)
         data = _utf8(nfc(text))
@@ -308,14 +394,15 @@ class Tokenizer:
         ends = np.array((len(data),), np.int64)
         return self._kernel()(np.frombuffer(data, np.uint8), ends, True, alpha, seed, 0)[0]
 
-    def tokenize(self, text: str, alpha: float = -1) -> list[bytes]:
-        """The pieces (bytes) of the NFC form of ``text``.
+    def tokenize(self, text: str, alpha: float = -1, allowed_special="none") -> list[bytes]:
+        """The pieces (bytes) of the NFC form of ``text`` (a special token's UTF-8 bytes).
 
         >>> tokenizer.tokenize("naïve")
         [b'n', b'a', b'\\xc3', b'\\xaf', b've']
         """
         pieces = self._id_to_bytes
-        return [pieces[i] for i in self.encode(text, alpha=alpha)]
+        return [pieces[i] for i in self.encode(text, alpha=alpha,
+                                               allowed_special=allowed_special)]
 
     def encode_buffer(self, buf: np.ndarray, text_ends: np.ndarray, alpha: float = -1.0,
                       split_lines: bool = True, num_threads: int = 1,
@@ -373,14 +460,15 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str], num_threads: int | None = None,
                      add_bos: bool = False, add_eos: bool = False,
-                     alpha: float = -1, offsets: bool = False
+                     alpha: float = -1, offsets: bool = False, allowed_special="none"
                      ) -> list[list[int]] | list[tuple[list[int], np.ndarray]]:
         """Ids of many texts; the kernel runs once per thread, not once per text.
 
         ``num_threads=None`` uses every core, 1 stays on the calling thread.
         Sampled results do not depend on ``num_threads``. ``offsets=True`` gives
         ``(ids, offsets)`` per text, as ``encode_with_offsets`` does (offsets as arrays:
-        a tuple per token would cost more than encoding).
+        a tuple per token would cost more than encoding). ``allowed_special`` as in
+        ``encode``.
 
         >>> [(ids, offsets.tolist()) for ids, offsets in
         ...  tokenizer.encode_batch(["Hello", " world"], offsets=True)]
@@ -399,6 +487,13 @@ class Tokenizer:
             except TypeError:
                 raise InputError(f"expected a sequence of str texts, got "
                                  f"{type(texts).__name__}") from None
+        if allowed_special != "none":
+            pattern = self._pattern(allowed_special)
+            if pattern is not None and any(pattern.search(t) for t in _texts(texts)):
+                return encode_split(texts, pattern, self._special_ids, lambda parts:
+                                    self.encode_batch(parts, num_threads, alpha=alpha,
+                                                      offsets=offsets),
+                                    add_bos, add_eos, bool(offsets))
         if num_threads > 1 and len(texts) > 1:
             return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha,
                                           bool(offsets))
@@ -413,13 +508,15 @@ class Tokenizer:
         return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
 
     def encode_with_offsets(self, text: str, add_bos: bool = False, add_eos: bool = False,
-                            alpha: float = -1.0) -> tuple[list[int], np.ndarray]:
+                            alpha: float = -1.0, allowed_special="none"
+                            ) -> tuple[list[int], np.ndarray]:
         """``(ids, offsets)``: ``encode``, and an int64 array (n, 2) of each token's
         (start, end) characters in ``text`` as given, before NFC.
 
         A character that NFC made from several (e + U+0301) spans them all; a token
         holding part of a character's UTF-8 bytes gets the whole character, so
-        consecutive tokens may share one. ``<bos>`` is (0, 0), ``<eos>`` (len, len).
+        consecutive tokens may share one. ``<bos>`` is (0, 0), ``<eos>`` (len, len), an
+        allowed special token its characters' span (``allowed_special`` as in ``encode``).
 
         >>> ids, offsets = tokenizer.encode_with_offsets("Hello world")
         >>> ids, offsets.tolist()
@@ -430,7 +527,7 @@ class Tokenizer:
         if not isinstance(text, str):
             raise InputError(f"expected a str text, got {type(text).__name__}")
         return self.encode_batch([text], num_threads=1, add_bos=add_bos, add_eos=add_eos,
-                                 alpha=alpha, offsets=True)[0]
+                                 alpha=alpha, offsets=True, allowed_special=allowed_special)[0]
 
     def _offsets(self, buf: np.ndarray, text_ends: np.ndarray, ids: np.ndarray,
                  token_ends: np.ndarray, texts: list[str], all_nfc: bool) -> np.ndarray:
@@ -535,7 +632,8 @@ class Tokenizer:
     # -- decoding ------------------------------------------------------------
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
-        """Text of ids (special ids are skipped); bytes that are not UTF-8 become U+FFFD.
+        """Text of ids (ids 0..2 are skipped; a special token gives its text); bytes that are
+        not UTF-8 become U+FFFD.
 
         ``errors`` as in ``bytes.decode``: "replace" (default, as tiktoken),
         "ignore" drops them, "strict" raises InputError. ``decode_bytes`` gives
@@ -552,7 +650,7 @@ class Tokenizer:
         return _decode_utf8(self.decode_bytes(ids), errors)
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        """The bytes the ids stand for, exactly (special ids contribute nothing): the
+        """The bytes the ids stand for, exactly (ids 0..2 contribute nothing): the
         inverse of ``encode_bytes``, also for ids that cut a UTF-8 character.
 
         >>> tokenizer.decode_bytes(tokenizer.encode_bytes(b"raw \\xff bytes"))
@@ -575,7 +673,7 @@ class Tokenizer:
 
     def piece_table(self) -> tuple[np.ndarray, np.ndarray]:
         """``(data, offsets)``: the bytes of id ``i`` are data[offsets[i]:offsets[i+1]]
-        (empty for the special ids); for kernels that turn ids back into bytes."""
+        (empty for ids 0..2); for kernels that turn ids back into bytes."""
         if self._table is None:
             lengths = np.fromiter(map(len, self._id_to_bytes), np.int64, self.vocab_size)
             offsets = np.zeros(self.vocab_size + 1, np.int64)
@@ -779,6 +877,13 @@ def _bad_id(ids, vocab_size: int) -> str:
 #: Characters per part of a multi-threaded ``encode_batch``: big enough that a
 #: kernel call and a hand-over cost nothing, small enough to fill the pipeline.
 PART_CHARS = 1 << 19
+
+
+def _texts(texts: list) -> list:
+    """``texts`` if every one is a str, else InputError."""
+    if not all(isinstance(t, str) for t in texts):
+        raise _not_texts(texts)
+    return texts
 
 
 def _not_texts(texts: list) -> InputError:

@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import InputError
 from .model import Model
+from .special import check_special_tokens, pattern_of
 from .training import merge as _merge
 from .training.merge import fan_in
 from .training.batches import Progress
@@ -60,10 +61,13 @@ class Trainer:
     >>> sorted(p for p in trainer.pieces[0] if len(p) > 1)  # and the 256 single bytes
     [b'a cat ran\\n', b'the cat ran\\n', b'the cat sat\\n', b'the dog sat\\n']
     >>> paths = trainer.save("model.json")  # doctest: +SKIP
+
+    ``special_tokens`` (str) take the ids after the last piece; their text in the
+    corpus is cut out of it, so it never becomes a piece nor part of one.
     """
 
     def __init__(self, order=6, max_vocab_size=10000, max_piece_length=36, min_count=2,
-                 isolate_digits=False, ensure_unicode=True):
+                 isolate_digits=False, ensure_unicode=True, special_tokens=()):
         if not 1 <= int(order) <= 7:
             raise InputError(f"order must be between 1 and 7 (n-grams pack into 64 bits), "
                              f"got {order}")
@@ -79,6 +83,9 @@ class Trainer:
         if min(self.max_vocab_size) < 259:
             raise InputError(f"max_vocab_size must be at least 259 (3 special tokens and the "
                              f"256 bytes), got {min(self.max_vocab_size)}")
+        #: user special tokens, after the last piece in every model
+        self.special_tokens = check_special_tokens(special_tokens,
+                                                   {bytes([b]) for b in range(256)})
         self.pieces: list[dict[bytes, int]] = []
         #: seconds spent in each phase of the last ``train``
         self.timings: dict[str, float] = {}
@@ -121,6 +128,11 @@ class Trainer:
         workers = _workers(workers)
         self.timings = {}
         self.spills = {}
+        if self.special_tokens:
+            if cluster is not None:
+                raise InputError("special tokens cannot be cut out of the corpus on a "
+                                 "cluster yet: train here, or without special_tokens")
+            texts = WithoutSpecialTokens(texts, self.special_tokens)
         if cluster is not None:
             return self._train_on_cluster(texts, cluster, max_memory, shard_bytes, parts)
         budget = int(max_memory) if max_memory is not None else default_budget()
@@ -209,7 +221,9 @@ class Trainer:
         """What the model depends on, for the resume manifest."""
         return {"order": self.order, "max_vocab_size": self.max_vocab_size,
                 "max_piece_length": self.max_piece_length, "min_count": self.min_count,
-                "isolate_digits": self.isolate_digits, "ensure_unicode": self.ensure_unicode}
+                "isolate_digits": self.isolate_digits, "ensure_unicode": self.ensure_unicode,
+                **({"special_tokens": list(self.special_tokens)} if self.special_tokens
+                   else {})}
 
     # -- the phases ------------------------------------------------------------
 
@@ -295,7 +309,7 @@ class Trainer:
 
     def models(self) -> list[Model]:
         """The trained vocabularies as models, largest first."""
-        return [Model.from_counts(p) for p in self.pieces]
+        return [Model.from_counts(p, special_tokens=self.special_tokens) for p in self.pieces]
 
     def save(self, path: str | os.PathLike) -> list[str]:
         """Write the model to ``path``, or one per size to ``path.<size>``; returns the paths."""
@@ -307,10 +321,39 @@ class Trainer:
         else:
             paths = [f"{path}.{size}" for size in self.max_vocab_size]
         for pieces, out in zip(self.pieces, paths):
-            Model.from_counts(pieces).save(out)
+            Model.from_counts(pieces, special_tokens=self.special_tokens).save(out)
         return paths
 
 
+
+
+class WithoutSpecialTokens:
+    """The training texts with the special tokens cut out: each text (NFC, as training
+    sees it) becomes the texts between the tokens, so no piece holds a token's text.
+    Re-iterable like the texts; their corpus attributes (size, fingerprint) pass through."""
+
+    def __init__(self, texts, tokens: tuple[str, ...]):
+        import unicodedata
+
+        self.texts = texts
+        self.pattern = pattern_of({*tokens, *(unicodedata.normalize("NFC", t) for t in tokens)})
+
+    def __iter__(self):
+        import unicodedata
+
+        split, normalize = self.pattern.split, unicodedata.normalize
+        for text in self.texts:
+            if not isinstance(text, str):
+                yield text  # the chunking refuses it as it would without tokens
+                continue
+            for part in split(normalize("NFC", text)):
+                if part:
+                    yield part
+
+    def __getattr__(self, name):
+        if name in ("size_bytes", "bytes_read", "fingerprint"):
+            return getattr(self.texts, name)
+        raise AttributeError(name)
 
 
 # -- checks of the phases' inputs: the kernels index their arrays unchecked ----------

@@ -116,7 +116,8 @@ def piece_script(piece: bytes) -> str:
 def vocab_report(model: Model, top: int = 20) -> dict:
     """The report of ``model`` as plain data (JSON-ready); see the module docstring.
 
-    Keys: ``vocab_size`` (ids, the 3 special tokens included), ``pieces``,
+    Keys: ``vocab_size`` (ids, every special token included), ``pieces``,
+    ``format_version`` (2 with user special tokens), ``user_special_tokens`` ({text: id}),
     ``length_histogram`` ({bytes: pieces}), ``longest`` and ``most_frequent``
     (``top`` pieces each, as {"id", "piece", "hex", "bytes", "count"}), ``scripts``
     ({class: {"pieces", "count_share"}}, the share of all counts the class's
@@ -138,9 +139,12 @@ def vocab_report(model: Model, top: int = 20) -> dict:
     multi = counts[lengths > 1]
     return {
         "source": model.source,
-        "vocab_size": len(pieces) + N_SPECIAL,
+        "vocab_size": len(pieces) + N_SPECIAL + len(model.special_tokens),
         "pieces": len(pieces),
         "special_tokens": N_SPECIAL,
+        "format_version": model.format_version,
+        "user_special_tokens": {t: len(pieces) + N_SPECIAL + k
+                                for k, t in enumerate(model.special_tokens)},
         "length_histogram": histogram,
         "longest": [_entry(model, i) for i in longest],
         "most_frequent": [_entry(model, i) for i in frequent],

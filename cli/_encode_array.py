@@ -24,11 +24,7 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
     from bytepiece.normalize import nfc
     from bytepiece.token_array import TokenArrayWriter, encode_blocks, token_dtype
 
-    if output is None or output == "-":
-        if fmt == "npy":
-            raise click.UsageError("--format npy needs -o FILE (its header is written last)")
-        if sys.stdout.isatty():
-            raise click.UsageError(f"--format {fmt} writes binary data: use -o FILE or a pipe")
+    _check_array_output(fmt, output)
 
     def prepare(item: tuple[str, int, bytes]) -> bytes:
         """Valid NFC UTF-8 bytes of a block; most blocks are already, and pass as they are."""
@@ -80,10 +76,51 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
                     writer.write(ids)
                     total_bytes += len(block)
                     bar.update(len(block))
-    if quiet:
-        return
+    if not quiet:
+        _summary(total_bytes, writer.length, dtype, output, started)
+
+
+def encode_texts_to_array(tokenizer, batches, fmt: str, output: str | None, bos: bool,
+                          eos: bool, alpha: float, threads: int, allowed_special,
+                          size: int | None, quiet: bool) -> None:
+    """``encode --special`` into a token array: ``batches(bar)`` gives lists of texts,
+    each encoded with ``Tokenizer.encode_batch(..., allowed_special=...)``."""
+    import numpy as np
+
+    from bytepiece.errors import InputError
+    from bytepiece.token_array import TokenArrayWriter, token_dtype
+
+    _check_array_output(fmt, output)
+    dtype = token_dtype(tokenizer.vocab_size)
+    started = time.perf_counter()
+    total_bytes = 0
+    with open_output(output) as out, progress(size, "encode") as bar:
+        try:
+            writer = TokenArrayWriter(out, dtype, fmt)
+        except InputError as e:
+            raise click.ClickException(str(e)) from None
+        with writer:
+            for texts in batches(bar):
+                results = tokenizer.encode_batch(texts, num_threads=threads, add_bos=bos,
+                                                 add_eos=eos, alpha=alpha,
+                                                 allowed_special=allowed_special)
+                flat = [i for ids in results for i in ids]
+                writer.write(np.array(flat, dtype))
+                total_bytes += sum(len(t.encode()) for t in texts)
+    if not quiet:
+        _summary(total_bytes, writer.length, dtype, output, started)
+
+
+def _check_array_output(fmt: str, output: str | None) -> None:
+    if output is None or output == "-":
+        if fmt == "npy":
+            raise click.UsageError("--format npy needs -o FILE (its header is written last)")
+        if sys.stdout.isatty():
+            raise click.UsageError(f"--format {fmt} writes binary data: use -o FILE or a pipe")
+
+
+def _summary(total_bytes: int, tokens: int, dtype, output: str | None, started: float) -> None:
     seconds = time.perf_counter() - started
-    tokens = writer.length
     where = "" if output in (None, "-") else f" to {output}"
     sys.stderr.write(
         f"bytepiece: encoded {_size(total_bytes)} into {tokens:,} tokens{where} "

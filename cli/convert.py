@@ -14,32 +14,46 @@ from ._common import check_output, not_bytepiece, open_output
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", metavar="MODEL")
 @click.argument("output", metavar="OUT")
-@click.option("--to", "to_format", type=click.Choice(["sentencepiece", "huggingface"]),
-              default=None, help="Convert the bytepiece MODEL to this format.")
+@click.option("--to", "to_format",
+              type=click.Choice(["sentencepiece", "huggingface", "transformers"]),
+              default=None, help="Convert the bytepiece MODEL to this format (transformers: "
+                                 "OUT is a directory).")
 @click.option("--from", "from_format", type=click.Choice(["sentencepiece"]), default=None,
               help="Convert MODEL from this format to a bytepiece model.")
 @click.option("--id-map", metavar="FILE", default=None,
               help="With --from: write a JSON list mapping each of MODEL's ids to the "
                    "bytepiece id (null where there is none, e.g. <unk>).")
-def command(source, output, to_format, from_format, id_map):
+@click.option("--chat-template", metavar="FILE", default=None,
+              help="With --to transformers: a Jinja chat template (e.g. ChatML) for "
+                   "tokenizer_config.json, used by apply_chat_template.")
+def command(source, output, to_format, from_format, id_map, chat_template):
     """Convert a model between bytepiece and other tokenizer libraries.
 
     --to sentencepiece writes a SentencePiece unigram model (byte fallback, no
     normalization) that gives bytepiece's ids; --to huggingface writes a
     tokenizer.json for the tokenizers library (and transformers'
-    PreTrainedTokenizerFast); --from sentencepiece reads a SentencePiece
-    unigram model. Neither library is needed to convert.
+    PreTrainedTokenizerFast); --to transformers writes a directory that
+    transformers' AutoTokenizer.from_pretrained loads (tokenizer.json,
+    tokenizer_config.json, special_tokens_map.json); --from sentencepiece reads
+    a SentencePiece unigram model. Neither library is needed to convert. A
+    model's special tokens become added tokens in Hugging Face formats, read in
+    text as bytepiece reads them with --special all.
 
     \b
     Examples:
       bytepiece convert model.json --to sentencepiece model.model
       bytepiece convert model.json --to huggingface tokenizer.json
+      bytepiece convert chat.json --to transformers hf-dir/ --chat-template chatml.jinja
       bytepiece convert --from sentencepiece sp.model model.json --id-map ids.json
     """
     if (to_format is None) == (from_format is None):
         raise click.UsageError("give exactly one of --to FORMAT and --from FORMAT")
     if id_map is not None and from_format is None:
         raise click.UsageError("--id-map goes with --from")
+    if chat_template is not None and to_format != "transformers":
+        raise click.UsageError("--chat-template goes with --to transformers")
+    if to_format == "transformers":
+        return _to_transformers(source, output, chat_template)
     check_output(output, [source])
     if id_map is not None:
         check_output(id_map, [source, output])
@@ -63,6 +77,12 @@ def _from_bytepiece(source: str, output: str, to_format: str) -> None:
     if to_format == "sentencepiece":
         from bytepiece.convert.sentencepiece import to_sentencepiece
 
+        if model.special_tokens:
+            raise click.ClickException(
+                f"model {source} has special tokens ({len(model.special_tokens)}), which a "
+                f"SentencePiece model from bytepiece does not hold yet: convert it --to "
+                f"huggingface or --to transformers")
+
         data = to_sentencepiece(model)
         summary = (f"SentencePiece unigram model: ids 0..{len(model) + 2} as in {source}, "
                    f"then 127 byte pieces and <unk> that bytepiece has no ids for")
@@ -83,6 +103,44 @@ def _from_bytepiece(source: str, output: str, to_format: str) -> None:
                   f"may be broken differently where these pieces take part")
     _write(output, data)
     _note(f"wrote {output}: {summary}")
+
+
+def _to_transformers(source: str, folder: str, chat_template: str | None) -> None:
+    """``--to transformers``: the files of ``convert.transformers``, each written
+    atomically into ``folder`` (made if missing; other files in it are left alone)."""
+    from bytepiece.convert.transformers import transformers_files
+    from bytepiece.errors import BytePieceError
+    from bytepiece.model import Model
+
+    try:
+        model = Model.load(source)
+    except BytePieceError as e:
+        raise not_bytepiece(source, "convert --to transformers") or \
+            click.ClickException(str(e)) from None
+    template = None
+    if chat_template is not None:
+        try:
+            with open(chat_template, encoding="utf-8") as f:
+                template = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or "not UTF-8 text"
+            raise click.ClickException(f"chat template {chat_template}: cannot read: "
+                                       f"{reason}") from None
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise click.ClickException(f"{folder} is a file: --to transformers writes a directory")
+    files = transformers_files(model, template)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise click.ClickException(f"cannot make {folder}: {e.strerror or e}") from None
+    for name in files:
+        check_output(os.path.join(folder, name), [source])
+    for name, data in files.items():
+        _write(os.path.join(folder, name), data)
+    extra = f", {len(model.special_tokens)} special tokens" if model.special_tokens else ""
+    chat = ", a chat template" if template is not None else ""
+    _note(f"wrote {folder}: {', '.join(files)} for transformers' AutoTokenizer "
+          f"(PreTrainedTokenizerFast; ids as in {source}{extra}{chat})")
 
 
 def _to_bytepiece(source: str, output: str, id_map: str | None) -> None:

@@ -43,13 +43,18 @@ SPECIAL_PIECES = ("<pad>", "<bos>", "<eos>")
 @click.option("--offsets", is_flag=True,
               help='With --format jsonl: add "offsets", each token\'s [start, end] characters '
                    "in its line as read (before NFC).")
+@click.option("--special", metavar="all|none|TOKEN,...", default="none", show_default=True,
+              help="The model's special tokens read in the text: all, none (their text is "
+                   "ordinary text, as in BytePiece), or a comma-separated list. An allowed "
+                   "token's text is matched whole, the longest first. With it, a line is "
+                   "read whole, as with --offsets.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr (--format bin, npy).")
 @click.option("--cluster", metavar="URL", default=None,
               help="Encode on a Dask or Ray cluster (URLs as for train): with --format bin|npy "
                    "and -o OUT_DIR, the workers write one array per shard of the FILEs, "
                    "and OUT_DIR/index.tsv lists them (shard, documents, tokens, bytes).")
 def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, jsonl_field,
-            offsets, quiet, cluster):
+            offsets, special, quiet, cluster):
     """Encode FILEs (or stdin) into one line of ids per input line.
 
     Every line keeps its newline, so decoding the output gives back the NFC
@@ -65,6 +70,8 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
       bytepiece encode -m model.json --jsonl-field text --format npy --eos -o t.npy a.jsonl.zst
       bytepiece encode -m model.json --format npy -o tokens/ --cluster tcp://head:8786 data/
       bytepiece encode -m model.json --format jsonl --offsets corpus.txt
+      bytepiece encode -m chat.json --special all --format npy -o chat.npy chat.txt
+      bytepiece encode -m chat.json --special '<|im_start|>,<|im_end|>' chat.txt
     """
     if offsets and fmt != "jsonl":
         raise click.UsageError(f"--offsets goes with --format jsonl (offsets are written "
@@ -75,6 +82,9 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
         if jsonl_field is not None:
             raise click.UsageError("--cluster encodes lines of text: --jsonl-field is not "
                                    "supported with it")
+        if special != "none":
+            raise click.UsageError("--cluster encodes without special tokens: --special is "
+                                   "not supported with it")
         return encode_on_cluster(model, files, fmt, output, bos, eos, alpha, errors, cluster,
                                  quiet)
     if seed is not None and alpha < 0:
@@ -83,7 +93,7 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
     documents = _documents(files, jsonl_field, errors) if jsonl_field is not None else None
     inputs = documents.paths if documents is not None else files
     check_output(output, [model, *inputs])
-    if fmt == "ids" and alpha < 0 and not offsets and documents is None:
+    if fmt == "ids" and alpha < 0 and not offsets and documents is None and special == "none":
         from ._encode_small import encode_small
 
         if encode_small(model, files, output, bos, eos, errors):
@@ -96,9 +106,13 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
     size = documents.size_bytes if documents is not None else input_size(files)
     if size is not None and size > SMALL_BUDGET:  # it gets to the kernels: compile ahead
         click.get_current_context().with_resource(
-            compile_ahead(_kernels(alpha >= 0, fmt, offsets), model))
+            compile_ahead(_kernels(alpha >= 0, fmt, offsets or special != "none"), model))
     tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
+    allowed = _allowed_special(tokenizer, special)
+    if allowed != "none":
+        return _encode_with_special(tokenizer, files, documents, fmt, output, bos, eos, alpha,
+                                    threads, errors, offsets, allowed, quiet)
     if fmt in ("bin", "npy"):
         from ._encode_array import encode_to_array
 
@@ -143,19 +157,25 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
 
 
 def _write_with_offsets(out, bar, tokenizer, files, documents, bos: bool, eos: bool,
-                        alpha: float, threads: int, errors: str) -> None:
+                        alpha: float, threads: int, errors: str,
+                        allowed_special="none") -> None:
     """``--format jsonl --offsets``: ``{"ids": [...], "offsets": [[s, e], ...]}`` per line
     (or document), the offsets in characters of the line as read, before NFC, as
     ``Tokenizer.encode_batch(..., offsets=True)`` gives them for the line's text. A line
     longer than a block is read whole (its text is needed to count its characters)."""
     import json
 
-    def write(texts: list[str]) -> None:
+    for texts in text_batches(files, documents, errors, bar):
         results = tokenizer.encode_batch(texts, num_threads=threads, add_bos=bos,
-                                         add_eos=eos, alpha=alpha, offsets=True)
+                                         add_eos=eos, alpha=alpha, offsets=True,
+                                         allowed_special=allowed_special)
         out.write("".join(json.dumps({"ids": ids, "offsets": spans.tolist()}) + "\n"
                           for ids, spans in results).encode())
 
+
+def text_batches(files, documents, errors: str, bar):
+    """Lists of texts to encode one by one: the documents (``--jsonl-field``), or the
+    lines of FILEs, each with its newline and read whole; ``bar`` follows the input."""
     if documents is not None:
         batch: list[str] = []
         n = 0
@@ -163,10 +183,10 @@ def _write_with_offsets(out, bar, tokenizer, files, documents, bos: bool, eos: b
             batch.append(text)
             n += len(text)
             if n >= 1 << 22:
-                write(batch)
+                yield batch
                 bar.update(documents.bytes_read - bar.n)
                 batch, n = [], 0
-        write(batch)
+        yield batch
         bar.update(documents.bytes_read - bar.n)
         return
     for name, offset, block in read_blocks(files):
@@ -174,8 +194,49 @@ def _write_with_offsets(out, bar, tokenizer, files, documents, bos: bool, eos: b
         lines = [part + "\n" for part in parts[:-1]]
         if parts[-1]:
             lines.append(parts[-1])
-        write(lines)
+        yield lines
         bar.update(len(block))
+
+
+def _allowed_special(tokenizer, special: str):
+    """``--special`` as ``allowed_special``: "all", "none" or a set of the model's tokens."""
+    from bytepiece.errors import InputError
+
+    allowed = special if special in ("all", "none") else set(special.split(","))
+    try:
+        tokenizer.encode("", allowed_special=allowed)  # checks the tokens
+    except InputError as e:
+        raise click.BadParameter(str(e), param_hint="'--special'") from None
+    return allowed
+
+
+def _encode_with_special(tokenizer, files, documents, fmt: str, output, bos: bool,
+                         eos: bool, alpha: float, threads: int, errors: str, offsets: bool,
+                         allowed, quiet: bool) -> None:
+    """``encode --special``: every format, the texts encoded by ``Tokenizer.encode_batch``
+    with ``allowed_special`` (lines read whole: a token may fall anywhere in one)."""
+    size = documents.size_bytes if documents is not None else input_size(files)
+    if fmt in ("bin", "npy"):
+        from ._encode_array import encode_texts_to_array
+
+        return encode_texts_to_array(
+            tokenizer, lambda bar: text_batches(files, documents, errors, bar), fmt, output,
+            bos, eos, alpha, threads, allowed, size, quiet)
+    with open_output(output) as out, progress(size, "encode") as bar:
+        if offsets:
+            return _write_with_offsets(out, bar, tokenizer, files, documents, bos, eos, alpha,
+                                       threads, errors, allowed)
+        pieces = _escaped_pieces(tokenizer) if fmt == "pieces" else None
+        for texts in text_batches(files, documents, errors, bar):
+            results = tokenizer.encode_batch(texts, num_threads=threads, add_bos=bos,
+                                             add_eos=eos, alpha=alpha, allowed_special=allowed)
+            if fmt == "pieces":
+                lines = [" ".join(pieces[i] for i in ids) for ids in results]
+            elif fmt == "jsonl":
+                lines = ['{"ids": [' + ", ".join(map(str, ids)) + "]}" for ids in results]
+            else:
+                lines = [" ".join(map(str, ids)) for ids in results]
+            out.write("".join(line + "\n" for line in lines).encode())
 
 
 def _kernels(sampling: bool, fmt: str, offsets: bool) -> list[str]:
@@ -289,7 +350,11 @@ def _escaped_pieces(tokenizer) -> list[str]:
     """
     table = list(SPECIAL_PIECES)
     for i in range(3, tokenizer.vocab_size):
-        text = tokenizer.id_to_piece(i).decode("utf-8", errors="surrogateescape")
+        piece = tokenizer.id_to_piece(i)
+        if isinstance(piece, str):  # a special token: its text
+            table.append("".join(map(_escape_char, piece)))
+            continue
+        text = piece.decode("utf-8", errors="surrogateescape")
         escaped = "".join(map(_escape_char, text))
         if escaped in SPECIAL_PIECES:  # the text "<bos>" is a piece, not the token <bos>
             escaped = "\\x3c" + escaped[1:]

@@ -46,6 +46,16 @@ def command(model, top, as_json):
         click.echo(_text(report, model), nl=False)
 
 
+def _user_special(report: dict) -> str:
+    """The user special tokens for the vocabulary line (model format 2), or nothing."""
+    tokens = report["user_special_tokens"]
+    if not tokens:
+        return ""
+    shown = ", ".join(f"{json.dumps(t, ensure_ascii=False)} {i}" for t, i in tokens.items())
+    return (f", then {len(tokens)} user special tokens (model format "
+            f"{report['format_version']}): {shown}")
+
+
 def _text(report: dict, model: str) -> str:
     """The report as aligned plain text."""
     hints = report["hints"]
@@ -53,7 +63,7 @@ def _text(report: dict, model: str) -> str:
     lines = [
         f"model       {model}",
         f"vocabulary  {report['vocab_size']:,} ids: {report['special_tokens']} special tokens "
-        f"and {report['pieces']:,} pieces",
+        f"and {report['pieces']:,} pieces" + _user_special(report),
         "training    settings not recorded (a BytePiece model file holds pieces and counts "
         "only); the pieces tell:",
         f"            longest piece {hints['longest_piece_bytes']} bytes "

@@ -22,6 +22,7 @@ _COMMANDS = {
     "eval": ("bytepiece_cli.eval", "Measure compression and speed of models on corpora."),
     "inspect": ("bytepiece_cli.inspect", "Describe a model's vocabulary."),
     "compile": ("bytepiece_cli.compile", "Compile the kernels into numba's cache ahead of use."),
+    "special": ("bytepiece_cli.special", "List a model's special tokens, or add some."),
 }
 
 

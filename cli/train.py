@@ -52,7 +52,8 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
 @click.option("-o", "--output", required=True, metavar="MODEL",
               help="Model file to write; with several sizes, MODEL.<size> for each.")
 @click.option("--vocab-size", required=True, callback=_vocab_sizes, metavar="N[,N...]",
-              help="Vocabulary size(s), special tokens included (at least 259).")
+              help="Vocabulary size(s), <pad>, <bos>, <eos> included (at least 259); "
+                   "--special-tokens come on top.")
 @click.option("--order", type=click.IntRange(1, 7), default=6, show_default=True,
               help="Order of the byte n-gram model that proposes pieces.")
 @click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True,
@@ -90,10 +91,14 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
                    "of this machine). Every worker must read the CORPUS (a shared file "
                    "system, or fsspec URLs like s3://...); the model is the same. "
                    "--max-memory is then each task's budget.")
+@click.option("--special-tokens", metavar="TOKEN,...", default=None,
+              help="Special tokens (comma-separated), given the ids after the last piece, "
+                   "on top of --vocab-size; their text is cut out of the corpus, so it never "
+                   "becomes a piece. Encode reads them with --special.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def command(corpus, output, vocab_size, order, min_count, max_piece_length, isolate_digits,
             ensure_unicode, docs, jsonl_field, text_column, errors, workers, max_memory, tmp_dir,
-            cluster, quiet):
+            cluster, special_tokens, quiet):
     """Train a BytePiece model on the CORPUS: files, folders (every file in them,
     recursively, hidden ones skipped) or glob patterns (quoted: '*', '**', '?').
 
@@ -112,10 +117,13 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
       bytepiece train /shared/corpus/ -o m.json --vocab-size 32000 --cluster tcp://head:8786
       bytepiece train 's3://bucket/data/*.jsonl.zst' --jsonl-field text -o m.json \\
           --vocab-size 32000 --cluster ray:auto
+      bytepiece train chats.txt -o chat.json --vocab-size 8000 \\
+          --special-tokens '<|im_start|>,<|im_end|>,<|endoftext|>'
     """
     from bytepiece import BytePieceError, Trainer
     from bytepiece._kernels.precompile import TRAIN_KERNELS
 
+    specials = special_tokens.split(",") if special_tokens is not None else []
     if "-" in corpus:
         raise click.ClickException("training reads the corpus twice: give files, not stdin")
     try:
@@ -132,9 +140,13 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
 
     steady_memory()  # freed tables go back to the system: the budget is kept in RSS
     sizes = vocab_size if len(vocab_size) > 1 else vocab_size[0]
-    trainer = Trainer(order=order, max_vocab_size=sizes, max_piece_length=max_piece_length,
-                      min_count=min_count, isolate_digits=isolate_digits,
-                      ensure_unicode=ensure_unicode)
+    try:
+        trainer = Trainer(order=order, max_vocab_size=sizes,
+                          max_piece_length=max_piece_length, min_count=min_count,
+                          isolate_digits=isolate_digits, ensure_unicode=ensure_unicode,
+                          special_tokens=specials)
+    except BytePieceError as e:
+        raise click.BadParameter(str(e), param_hint="'--special-tokens'") from None
     start = time.perf_counter()
     announce("training")
     try:
@@ -210,8 +222,10 @@ def _summary(trainer, paths, texts, elapsed, workers):
     for path, pieces, n, size in zip(paths, trainer.pieces, tokens, trainer.max_vocab_size):
         ratio = n_bytes / n if n else float("nan")
         short = f" (asked for {size}: not reached)" if len(pieces) + 3 < size else ""
-        err.write(f"{path}: vocabulary of {len(pieces) + 3}{short} (3 special tokens and "
-                  f"{len(pieces)} pieces), {ratio:.3f} bytes/token on {sample}\n")
+        extra = len(trainer.special_tokens)
+        users = f", {extra} of yours" if extra else ""
+        err.write(f"{path}: vocabulary of {len(pieces) + 3 + extra}{short} (3 special tokens"
+                  f"{users} and {len(pieces)} pieces), {ratio:.3f} bytes/token on {sample}\n")
     err.write(f"(compression measured in {measure:.1f}s)\n")
 
 

@@ -52,7 +52,9 @@ BAD_MODELS = {
                                  _b64(b"hi"): [3, "hi", 1]}),
                      "the single byte 0x00 is not a piece (1 of the 256 bytes are missing); every byte must be a piece"),
     "zero-count": (_with(lambda m: m[_b64(b"hello")].__setitem__(2, 0)),
-                   "piece 'aGVsbG8=': count 0 is not a positive count"),
+                   "piece 'aGVsbG8=': count 0 is not a positive count, and the entry is no "
+                   "special token (key: base64 of its UTF-8 text and the byte 0xff; text: that "
+                   "text)"),
     "negative-count": (_with(lambda m: m[_b64(b"hello")].__setitem__(2, -3)),
                        "piece 'aGVsbG8=': count -3 is not a positive count"),
     "float-count": (_with(lambda m: m[_b64(b"hello")].__setitem__(2, 2.5)),
@@ -96,6 +98,8 @@ MODEL_COMMANDS = {
     "eval": ["eval", "-m", "{model}", TINY_EN],
     "inspect": ["inspect", "{model}"],
     "compile": ["compile", "-q", "-m", "{model}"],  # the model is read before compiling
+    "convert-tf": ["convert", "{model}", "{out}", "--to", "transformers"],
+    "special": ["special", "{model}", "--add", "<|x|>", "-o", "{out}"],
 }
 
 
@@ -318,7 +322,7 @@ def _cases(f):
         (["convert", str(f["not-json"]), o, "--to", "sentencepiece"], b"", 1,
          "model {dir}/not-json.json: not a JSON model file (Expecting value: line 1 column 1 (char 0))"),
         (["convert", good, o, "--to", "word2vec"], b"", 2,
-         "Invalid value for '--to': 'word2vec' is not one of 'sentencepiece', 'huggingface'. (see 'bytepiece convert --help')"),
+         "Invalid value for '--to': 'word2vec' is not one of 'sentencepiece', 'huggingface', 'transformers'. (see 'bytepiece convert --help')"),
         (["convert", good, o], b"", 2,
          "give exactly one of --to FORMAT and --from FORMAT (see 'bytepiece convert --help')"),
         (["convert", good, o, "--to", "huggingface", "--from", "sentencepiece"], b"", 2,
@@ -438,6 +442,35 @@ def _cases(f):
         (["decode", "-m", good, "--format", "pieces"], b"h e l l o\nzzq\n", 1,
          "<stdin>: line 2: 'zzq' is not a piece of this model as `bytepiece encode "
          "--format pieces` writes it"),
+        # special tokens: bad tokens and options, everywhere they are given
+        (["special", good, "--add", "", "-o", o], b"", 2,
+         "Invalid value for '--add': a special token cannot be empty (see 'bytepiece special "
+         "--help')"),
+        (["special", good, "--add", "<|a|>,<|a|>", "-o", o], b"", 2,
+         "Invalid value for '--add': special token '<|a|>' is given twice (or is already one) "
+         "(see 'bytepiece special --help')"),
+        (["special", good, "--add", "<|a|>,hello", "-o", o], b"", 2,
+         "Invalid value for '--add': special token 'hello' is a piece of the model; choose a "
+         "text that is not (see 'bytepiece special --help')"),
+        (["special", good, "--add", "<|a|>,\udcff", "-o", o], b"", 2,
+         "Invalid value for '--add': special token '\\udcff' is not UTF-8 (it holds a lone "
+         "surrogate) (see 'bytepiece special --help')"),
+        (["special", good, "--add", "<|a|>"], b"", 2,
+         "--add needs -o NEW, the model to write (see 'bytepiece special --help')"),
+        (["special", good, "-o", o], b"", 2, "-o goes with --add (see 'bytepiece special --help')"),
+        (["encode", "-m", good, "--special", "<|x|>"], b"x\n", 2,
+         "Invalid value for '--special': '<|x|>' is not a special token of this model (its "
+         "special tokens: none); add it with add_special_tokens or `bytepiece special --add` "
+         "(see 'bytepiece encode --help')"),
+        (["train", TINY_EN, "-o", o, "--vocab-size", "300", "--special-tokens", "<|a|>,a"], b"",
+         2, "Invalid value for '--special-tokens': special token 'a' is a single byte, which "
+         "every model has as a piece; choose a longer text (see 'bytepiece train --help')"),
+        (["convert", good, o, "--to", "huggingface", "--chat-template", TINY_EN], b"", 2,
+         "--chat-template goes with --to transformers (see 'bytepiece convert --help')"),
+        (["convert", good, str(f["victim"]), "--to", "transformers"], b"", 1,
+         "{dir}/victim.txt is a file: --to transformers writes a directory"),
+        (["convert", good, o, "--to", "transformers", "--chat-template", str(d / "no.jinja")],
+         b"", 1, "chat template {dir}/no.jinja: cannot read: No such file or directory"),
         # compile: no arguments
         (["compile", "extra"], b"", 2,
          "Got unexpected extra argument (extra) (see 'bytepiece compile --help')"),
@@ -448,7 +481,7 @@ def _cases(f):
     return cases
 
 
-N_CASES = 104
+N_CASES = 115
 
 
 @pytest.mark.parametrize("index", range(N_CASES))

@@ -111,3 +111,20 @@ def test_a_subclass_pickles_as_itself():
     clone = pickle.loads(pickle.dumps(original))
     assert type(clone) is Named and clone.encode("Hello") == original.encode("Hello")
     assert clone._small_budget == 0
+
+
+def test_special_tokens_survive_pickling():
+    """A tokenizer with special tokens (model format 2) pickles with them: the copy reads
+    them in text as the original does, and goes on with the same random stream."""
+    tokenizer = Tokenizer(MODEL, seed=4)
+    n = tokenizer.vocab_size
+    tokenizer.add_special_tokens(["<|im_start|>", "<|im_end|>"])
+    text = "<|im_start|>user\n" + "".join(corpus_lines(40)) + "<|im_end|>\n"
+    copy_ = pickle.loads(pickle.dumps(tokenizer))
+    assert copy_.special_tokens == tokenizer.special_tokens == {
+        "<|im_start|>": n, "<|im_end|>": n + 1}
+    assert copy_.encode(text, allowed_special="all") == tokenizer.encode(text,
+                                                                        allowed_special="all")
+    assert copy_.encode(text, alpha=0.3, allowed_special="all") == \
+        tokenizer.encode(text, alpha=0.3, allowed_special="all")
+    assert copy.deepcopy(tokenizer).decode([n, n + 1]) == "<|im_start|><|im_end|>"

@@ -24,6 +24,10 @@ is segmented into them, and are not registered as added tokens, so the text
 "<bos>" is ordinary text, as in bytepiece. (Passing ``bos_token="<bos>"`` etc.
 to ``transformers.PreTrainedTokenizerFast`` registers them, and then the
 strings in text are read as the special tokens, as usual in Hugging Face.)
+
+A model's user special tokens (format 2) are added tokens with their ids:
+special, not normalized, matched whole in the text before anything else, as
+bytepiece's ``encode(..., allowed_special="all")`` reads them.
 """
 
 from __future__ import annotations
@@ -67,8 +71,16 @@ def piece_to_chars(piece: bytes) -> str:
     return "".join(table[b] for b in piece)
 
 
-def to_huggingface(model: Model) -> dict:
-    """The ``tokenizer.json`` object of a bytepiece model (see the module)."""
+def added_token(i: int, content: str) -> dict:
+    """An entry of ``added_tokens``: a special token matched whole, never normalized."""
+    return {"id": i, "content": content, "single_word": False, "lstrip": False,
+            "rstrip": False, "normalized": False, "special": True}
+
+
+def to_huggingface(model: Model, register_reserved: bool = False) -> dict:
+    """The ``tokenizer.json`` object of a bytepiece model (see the module); with
+    ``register_reserved``, ``<pad>``, ``<bos>``, ``<eos>`` are added tokens too (as
+    transformers makes them when they are named in ``tokenizer_config.json``)."""
     scores = model.log_probs().tolist()
     tokens = [piece_to_chars(p) for p in model.pieces]
     # a special token must lose against any other way to cover its characters:
@@ -77,13 +89,17 @@ def to_huggingface(model: Model) -> dict:
     taken = set(tokens)
     vocab = [[_unique(name, taken), special_score] for name in SPECIAL_TOKENS]
     vocab += [[t, s] for t, s in zip(tokens, scores)]
+    first = len(vocab)
+    added = [added_token(i, vocab[i][0]) for i in range(len(SPECIAL_TOKENS))] \
+        if register_reserved else []
+    added += [added_token(first + k, t) for k, t in enumerate(model.special_tokens)]
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                   "use_regex": False}
     return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": [],
+        "added_tokens": added,
         "normalizer": {"type": "NFC"},
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": ENCODE_CHUNK.pattern},
@@ -96,10 +112,10 @@ def to_huggingface(model: Model) -> dict:
     }
 
 
-def to_huggingface_json(model: Model) -> bytes:
+def to_huggingface_json(model: Model, register_reserved: bool = False) -> bytes:
     """``to_huggingface`` as the UTF-8 bytes of a ``tokenizer.json`` file, scores
     written so that ``tokenizers`` reads back exactly bytepiece's floats."""
-    tokenizer = to_huggingface(model)
+    tokenizer = to_huggingface(model, register_reserved)
     vocab = tokenizer["model"]["vocab"]
     tokenizer["model"]["vocab"] = "@VOCAB@"
     rows = ",\n".join(f"      [{json.dumps(token, ensure_ascii=False)}, {json_float(score)}]"
