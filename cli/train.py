@@ -103,7 +103,7 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
 
     \b
     Examples:
-      bytepiece train corpora/en.txt -o en.model --vocab-size 8000
+      bytepiece train corpora/en.txt -o en.json --vocab-size 8000
       bytepiece train a.txt b.txt.zst -o m.json --vocab-size 16000,32000 --workers 2
       bytepiece train data/ -o m.json --vocab-size 32000
       bytepiece train 'shards/**/*.jsonl.zst' --jsonl-field text -o m.json --vocab-size 32000
