@@ -41,8 +41,10 @@ def commit() -> str:
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, check=True).stdout.strip()
+        # reports written by earlier runs are not code: they do not make the tree dirty
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True).stdout
+                                "--untracked-files=no", "--", ".", ":!benchmarks/results"],
+                               capture_output=True, text=True).stdout
         return out + (" (with uncommitted changes)" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
