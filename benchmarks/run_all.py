@@ -16,7 +16,9 @@ The benchmarks (each also runs on its own, see benchmarks/README.md):
   scaling.png); it builds corpora/bench/mixed-32mb.txt first when it is missing;
   "scaling-32k" runs it again at 32000 pieces (results/scaling-32k.md, scaling-32k.png);
 - startup.py: first runs (cold, warm, after `bytepiece compile`) and start-up
-  (results/startup.md).
+  (results/startup.md);
+- stream.py: the encode command on a long line and a piped corpus: memory, speed, and the
+  long line's ids against the line encoded whole (results/stream.md).
 
 Each runs in a subprocess with this interpreter; one that fails does not stop the others,
 and the summary at the end (and the exit status, 1) says which failed.
@@ -34,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 QUICK_RESULTS = HERE / "work" / "quick"
-BENCHMARKS = ("encode", "train", "compression", "scaling", "scaling-32k", "startup")
+BENCHMARKS = ("encode", "train", "compression", "scaling", "scaling-32k", "startup", "stream")
 #: Benchmarks that are another run of a script, and the options that make them so.
 VARIANTS = {"scaling-32k": ("scaling", ["--vocab-size", "32000"])}
 
@@ -54,6 +56,7 @@ def commands(results: Path, quick: bool) -> dict[str, list[str]]:
         "scaling": ["--sizes", "0.5,1", "--vocab-size", "8000", "--reference-max-mb", "0.5"],
         "scaling-32k": ["--sizes", "0.5,1", "--reference-max-mb", "0.5"],
         "startup": ["--runs", "2"],
+        "stream": ["--quick"],
     }
     argvs = {}
     for name in BENCHMARKS:
