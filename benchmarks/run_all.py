@@ -18,7 +18,9 @@ The benchmarks (each also runs on its own, see benchmarks/README.md):
 - startup.py: first runs (cold, warm, after `bytepiece compile`) and start-up
   (results/startup.md);
 - stream.py: the encode command on a long line and a piped corpus: memory, speed, and the
-  long line's ids against the line encoded whole (results/stream.md).
+  long line's ids against the line encoded whole (results/stream.md);
+- convert.py: how often models converted to SentencePiece and tokenizers give bytepiece's
+  ids (results/convert.md).
 
 Each runs in a subprocess with this interpreter; one that fails does not stop the others,
 and the summary at the end (and the exit status, 1) says which failed.
@@ -36,7 +38,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 QUICK_RESULTS = HERE / "work" / "quick"
-BENCHMARKS = ("encode", "train", "compression", "scaling", "scaling-32k", "startup", "stream")
+BENCHMARKS = ("encode", "train", "compression", "scaling", "scaling-32k", "startup", "stream",
+              "convert")
 #: Benchmarks that are another run of a script, and the options that make them so.
 VARIANTS = {"scaling-32k": ("scaling", ["--vocab-size", "32000"])}
 
@@ -57,6 +60,7 @@ def commands(results: Path, quick: bool) -> dict[str, list[str]]:
         "scaling-32k": ["--sizes", "0.5,1", "--reference-max-mb", "0.5"],
         "startup": ["--runs", "2"],
         "stream": ["--quick"],
+        "convert": ["--quick"],
     }
     argvs = {}
     for name in BENCHMARKS:

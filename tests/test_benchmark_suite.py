@@ -13,8 +13,8 @@ import pytest
 from conftest import CORPORA, ROOT, import_scripts
 
 BENCHMARKS = ROOT / "benchmarks"
-MODULES = ("compression", "scaling", "run_all", "train", "encode", "stream", "_peers", "_plot",
-           "_report")
+MODULES = ("compression", "scaling", "run_all", "train", "encode", "stream", "convert", "_peers",
+           "_plot", "_report")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,8 @@ def result(vocab, nbytes, tokens, corpus="en", lossless=True, **more):
             "round_trip": {corpus: lossless}, **more}
 
 
-@pytest.mark.parametrize("name", ["compression", "scaling", "run_all", "_report", "stream"])
+@pytest.mark.parametrize("name", ["compression", "scaling", "run_all", "_report", "stream",
+                                  "convert"])
 def test_docstring_examples(bench, name):
     failures, tried = doctest.testmod(bench[name])
     assert tried >= 1 and failures == 0
