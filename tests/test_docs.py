@@ -188,3 +188,35 @@ def test_helpers_by_hand(tmp_path):
     page.write_text("# A\n\n## Python API\n\n```sh\n# not a heading\n```\n\n## A\n")
     assert anchors(page) == {"a", "python-api", "a-1"}
     assert prose(page.read_text()) == "# A\n\n## Python API\n\n\n## A"
+
+
+# -- --help: every option with an example ----------------------------------------------
+
+COMMANDS = ("train", "encode", "decode", "convert", "eval", "inspect", "compile")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_has_an_example_in_help(command):
+    from conftest import invoke_cli
+
+    result = invoke_cli([command, "--help"])
+    assert result.exit_code == 0
+    text = result.stdout
+    examples = text[text.index("Examples:"):text.index("\nOptions:")]
+    options = set(re.findall(r"^  (?:(-\w), )?(--[\w-]+)", text[text.index("\nOptions:"):], re.M))
+    options -= {("-h", "--help")}
+    assert options, command
+    for short, option in sorted(options):
+        forms = {option, "--no-" + option[2:]} | ({short} if short else set())
+        # a flag pair such as --ensure-unicode / --no-ensure-unicode shows one of its forms
+        assert any(re.search(re.escape(f) + r"(?![\w-])", examples) for f in forms), \
+            f"bytepiece {command} --help: no example uses {option}"
+
+
+def test_main_help_lists_every_command_and_examples():
+    from conftest import invoke_cli
+
+    text = invoke_cli(["--help"]).stdout
+    assert "Examples:" in text
+    for command in COMMANDS:
+        assert re.search(rf"^  {command}\b", text, re.M), command
