@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def log(message: str) -> None:
@@ -32,10 +36,25 @@ def command_line(script: str, argv: list[str] | None) -> str:
     return " ".join(shlex.quote(a) for a in ["python", script, *args])
 
 
+def commit() -> str:
+    """The checkout's commit, so that a report names the code it measured."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        # reports written by earlier runs are not code: they do not make the tree dirty
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no", "--", ".", ":!benchmarks/results"],
+                               capture_output=True, text=True).stdout
+        return out + (" (with uncommitted changes)" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def machine(cores: int) -> dict[str, str]:
-    """Date, machine and Python of the run: the first lines of every report's setup."""
+    """Date, commit, machine and Python of the run: the first lines of every report's setup."""
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
         "machine": f"{platform.machine()}, {cores} cores, {platform.system()} "
                    f"{platform.release()}",
         "python": platform.python_version(),

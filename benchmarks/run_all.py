@@ -14,8 +14,13 @@ The benchmarks (each also runs on its own, see benchmarks/README.md):
   (results/compression.md, compression.png);
 - scaling.py: training time and memory against corpus size (results/scaling.md,
   scaling.png); it builds corpora/bench/mixed-32mb.txt first when it is missing;
+  "scaling-32k" runs it again at 32000 pieces (results/scaling-32k.md, scaling-32k.png);
 - startup.py: first runs (cold, warm, after `bytepiece compile`) and start-up
-  (results/startup.md).
+  (results/startup.md);
+- stream.py: the encode command on a long line and a piped corpus: memory, speed, and the
+  long line's ids against the line encoded whole (results/stream.md);
+- convert.py: how often models converted to SentencePiece and tokenizers give bytepiece's
+  ids (results/convert.md).
 
 Each runs in a subprocess with this interpreter; one that fails does not stop the others,
 and the summary at the end (and the exit status, 1) says which failed.
@@ -33,7 +38,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 QUICK_RESULTS = HERE / "work" / "quick"
-BENCHMARKS = ("encode", "train", "compression", "scaling", "startup")
+BENCHMARKS = ("encode", "train", "compression", "scaling", "scaling-32k", "startup", "stream",
+              "convert")
+#: Benchmarks that are another run of a script, and the options that make them so.
+VARIANTS = {"scaling-32k": ("scaling", ["--vocab-size", "32000"])}
 
 
 def commands(results: Path, quick: bool) -> dict[str, list[str]]:
@@ -41,17 +49,25 @@ def commands(results: Path, quick: bool) -> dict[str, list[str]]:
 
     >>> commands(Path("r"), quick=False)["train"][1:]
     ['benchmarks/train.py', '--output', 'r/train.md']
+    >>> commands(Path("r"), quick=False)["scaling-32k"][1:]
+    ['benchmarks/scaling.py', '--output', 'r/scaling-32k.md', '--vocab-size', '32000']
     """
     small = {
         "encode": ["--max-mb", "1", "--repeat", "1", "--startup-runs", "1"],
         "train": ["--quick"],
         "compression": ["--train-mb", "0.3", "--test-mb", "0.1", "--vocab-sizes", "4000,8000"],
         "scaling": ["--sizes", "0.5,1", "--vocab-size", "8000", "--reference-max-mb", "0.5"],
+        "scaling-32k": ["--sizes", "0.5,1", "--reference-max-mb", "0.5"],
         "startup": ["--runs", "2"],
+        "stream": ["--quick"],
+        "convert": ["--quick"],
     }
-    return {name: [sys.executable, f"benchmarks/{name}.py", "--output",
-                   str(results / f"{name}.md"), *(small[name] if quick else [])]
-            for name in BENCHMARKS}
+    argvs = {}
+    for name in BENCHMARKS:
+        script, options = VARIANTS.get(name, (name, []))
+        argvs[name] = [sys.executable, f"benchmarks/{script}.py", "--output",
+                       str(results / f"{name}.md"), *options, *(small[name] if quick else [])]
+    return argvs
 
 
 def main(argv=None) -> None:

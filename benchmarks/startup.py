@@ -5,7 +5,9 @@ at new folders), so the run compiles the kernels it needs. Warm: the same comman
 After compile: new folders, `bytepiece compile` first (with `-m MODEL` before encode),
 then the command. Start-up: the best of
 --runs whole processes of `echo hello | bytepiece encode -m MODEL` (a 32k model) and of
-`bytepiece --help`, warm. Python writes its bytecode here (PYTHONDONTWRITEBYTECODE is unset
+`bytepiece --help`, warm. Model load: `Tokenizer(MODEL)` timed inside a new process, best
+of --runs, from the compiled-model cache and with the cache off (BYTEPIECE_CACHE_DIR empty:
+the trie and automaton are built from the JSON). Python writes its bytecode here (PYTHONDONTWRITEBYTECODE is unset
 for the commands), as on an installed package.
 
     python benchmarks/startup.py [--repeat 3] [--runs 10] [--model M.json]   # ~4 minutes
@@ -253,15 +255,39 @@ def best_of(runs: int, argv: list[str], stdin: bytes | None = None) -> float:
     return min(seconds(argv, env, stdin) for _ in range(runs))
 
 
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True).stdout
-        return out + (" (with uncommitted changes)" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+#: Times ``Tokenizer(path)`` alone, in a process whose imports are done.
+LOAD = ("import sys, time; from bytepiece import Tokenizer; t = time.perf_counter(); "
+        "Tokenizer(sys.argv[1]); print(time.perf_counter() - t)")
+
+
+def load_seconds(model: Path, env: dict[str, str]) -> float:
+    """Seconds of ``Tokenizer(model)`` in a new process (imports not counted)."""
+    done = subprocess.run([sys.executable, "-c", LOAD, str(model)], env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"loading {model} failed: {done.stderr[-500:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def model_load(model: Path, runs: int, tmp: Path) -> dict[str, float]:
+    """Best seconds of loading ``model`` from the model cache and with the cache off."""
+    cached = environment(tmp)
+    off = dict(cached, BYTEPIECE_CACHE_DIR="")
+    times = {}
+    for name, env in (("cached", cached), ("no cache", off)):
+        load_seconds(model, env)  # warm: kernels compiled, the cache entry written
+        times[name] = min(load_seconds(model, env) for _ in range(runs))
+    return times
+
+
+def load_rows(times: dict[str, float]) -> list[list[str]]:
+    """Rows (how, best seconds) of the model-load figures.
+
+    >>> load_rows({"cached": 0.0123, "no cache": 0.5})
+    [['from the model cache', '0.012'], ['cache off (`BYTEPIECE_CACHE_DIR=`)', '0.500']]
+    """
+    return [["from the model cache", f"{times['cached']:.3f}"],
+            ["cache off (`BYTEPIECE_CACHE_DIR=`)", f"{times['no cache']:.3f}"]]
 
 
 def main(argv=None) -> None:
@@ -281,6 +307,9 @@ def main(argv=None) -> None:
     log(f"start-up: best of {args.runs} ...")
     encode = best_of(args.runs, bytepiece("encode", "-m", str(args.model)), b"hello\n")
     help_ = best_of(args.runs, bytepiece("--help"))
+    log(f"model load: best of {args.runs} ...")
+    with tempfile.TemporaryDirectory(prefix="bytepiece-load-") as tmp:
+        loads = model_load(args.model, args.runs, Path(tmp))
     info = machine(os.cpu_count() or 1)
     lines = ["## First run and start-up", "",
              f"Seconds of whole `bytepiece` processes, best of {args.repeat} rounds. Cold: numba's and the model cache empty; "
@@ -302,9 +331,13 @@ def main(argv=None) -> None:
     lines += ["",
               f"Start-up, warm, best of {args.runs}:", ""]
     lines += markdown_table(["command", "seconds", "target", ""], startup_rows(encode, help_))
+    lines += ["", f"Model load: `Tokenizer('{args.model.name}')` ({pieces(args.model)} pieces, "
+              f"{args.model.stat().st_size / 1e6:.1f} MB of JSON) inside a new process, imports "
+              f"not counted, best of {args.runs}:", ""]
+    lines += markdown_table(["load", "seconds"], load_rows(loads))
     lines += ["", "### Setup", ""]
     lines += [f"- {key}: {value}" for key, value in info.items()]
-    lines += [f"- commit: {commit()}", f"- load average (start, end): {load_average(load)}",
+    lines += [f"- load average (start, end): {load_average(load)}",
               f"- start-up model: {args.model.name}, {pieces(args.model)} pieces", "",
               f"Command: `{command_line('benchmarks/startup.py', argv)}`; whole run "
               f"{time.perf_counter() - start:.0f} s.", ""]

@@ -108,7 +108,8 @@ class Trainer:
               cluster=None, shard_bytes: int | None = None, parts: int | None = None) -> None:
         """Train on ``texts``, an iterable of str read twice (a list, or a re-iterable reader).
 
-        ``workers`` threads run the kernels; the result does not depend on it.
+        ``workers`` threads run the kernels (default 1, as in BytePiece; the
+        ``bytepiece train`` command uses every core); the result does not depend on it.
         ``max_memory`` (bytes; default ``training.spill.default_budget()``): the
         counting tables spill to sorted runs on disk rather than grow past it,
         and the model is the same. ``tmp_dir``: where the runs go (default: the

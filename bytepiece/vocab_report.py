@@ -171,3 +171,68 @@ def _utf8(piece: bytes) -> bool:
         return True
     except UnicodeDecodeError:
         return False
+
+
+def foreign_report(vocab, top: int = 20) -> dict:
+    """The report of another library's vocabulary (a ``foreign_vocab.Vocabulary``).
+
+    The keys of ``vocab_report``, with ``kind`` and ``model_type`` added. Special,
+    control, unknown and unused tokens count as special tokens. Unigram models rank
+    pieces by probability (``"probability"`` in each entry, exp(score) over the sum of
+    the pieces'; 0 for pieces without a score, which are not ranked), and a script's share is its share of that probability; files without
+    scores (BPE, WordPiece) list no most frequent pieces, and their shares are None.
+
+    >>> from bytepiece.foreign_vocab import Vocabulary
+    >>> v = Vocabulary("sentencepiece", "unigram", [None, b" a", b"\\xe4", b"bc"],
+    ...                [0.0, -1.0, None, -2.0], {"vocab_size": 4})
+    >>> r = foreign_report(v, top=2)
+    >>> r["vocab_size"], r["pieces"], r["special_tokens"], [e["piece"] for e in r["most_frequent"]]
+    (4, 3, 1, [' a', 'bc'])
+    >>> r["scripts"]["partial UTF-8"]["pieces"], r["training_settings"]
+    (1, {'vocab_size': 4})
+    """
+    ids = [i for i, piece in enumerate(vocab.pieces) if piece is not None]
+    pieces = [vocab.pieces[i] for i in ids]
+    lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    histogram = {int(k): int(v) for k, v in zip(*np.unique(lengths, return_counts=True))}
+    longest = sorted(range(len(pieces)), key=lambda k: (-lengths[k], ids[k]))[:top]
+    probability = None
+    if vocab.scores is not None and pieces:
+        # pieces without a score (byte fallback) get probability 0 and are not ranked
+        scores = np.array([np.nan if vocab.scores[i] is None else vocab.scores[i]
+                           for i in ids], np.float64)
+        weights = np.nan_to_num(np.exp(scores - np.nanmax(scores)), nan=0.0)
+        probability = weights / weights.sum()
+    frequent = [] if probability is None else \
+        [k for k in np.lexsort((np.array(ids), -probability)).tolist()
+         if not np.isnan(scores[k])][:top]
+    scripts = {name: {"pieces": 0, "share": 0.0} for name in SCRIPTS}
+    for k, piece in enumerate(pieces):
+        entry = scripts[piece_script(piece)]
+        entry["pieces"] += 1
+        if probability is not None:
+            entry["share"] += float(probability[k])
+
+    def entry(k: int) -> dict:
+        e = {"id": ids[k], "piece": show_piece(pieces[k]), "hex": pieces[k].hex(),
+             "bytes": len(pieces[k])}
+        if probability is not None:
+            e["probability"] = float(probability[k])
+        return e
+
+    return {
+        "source": None,
+        "kind": vocab.kind,
+        "model_type": vocab.model_type,
+        "vocab_size": len(vocab.pieces),
+        "pieces": len(pieces),
+        "special_tokens": len(vocab.pieces) - len(pieces),
+        "length_histogram": histogram,
+        "longest": [entry(k) for k in longest],
+        "most_frequent": [entry(k) for k in frequent],
+        "scripts": {name: {"pieces": v["pieces"],
+                           "count_share": v["share"] if probability is not None else None}
+                    for name, v in scripts.items()},
+        "training_settings": vocab.settings,
+        "hints": None,
+    }

@@ -22,6 +22,7 @@ def command(models, quiet):
     \b
     Examples:
       bytepiece compile
+      bytepiece compile -q
       NUMBA_CACHE_DIR=/opt/numba-cache bytepiece compile -m model.json
     """
     import sys

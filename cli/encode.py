@@ -67,6 +67,9 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
       bytepiece encode -m model.json --format pieces corpus.txt
       bytepiece encode -m model.json corpus.txt | bytepiece decode -m model.json
       bytepiece encode -m model.json --format npy --eos -o tokens.npy corpus.txt
+      bytepiece encode -m model.json --format bin --bos --eos --threads 4 -q -o t.bin corpus.txt
+      bytepiece encode -m model.json --alpha 0.1 --seed 7 corpus.txt     # sampled
+      bytepiece encode -m model.json --errors replace scraped.txt
       bytepiece encode -m model.json --jsonl-field text --format npy --eos -o t.npy a.jsonl.zst
       bytepiece encode -m model.json --format npy -o tokens/ --cluster tcp://head:8786 data/
       bytepiece encode -m model.json --format jsonl --offsets corpus.txt

@@ -49,6 +49,7 @@ def command(models, corpora, as_json, markdown, threads, errors):
       bytepiece eval -m en.json corpora/en.txt corpora/zh.txt
       bytepiece eval -m en.json -m sp.model -m tokenizer.json corpus.txt.gz --markdown
       bytepiece eval -m en.json corpus.txt --json > figures.json
+      bytepiece eval -m en.json --threads 1 --errors replace scraped.txt
     """
     from bytepiece.errors import BytePieceError
     from bytepiece.evaluate import CorpusTally

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from ._common import not_bytepiece
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,8 +14,14 @@ from ._common import not_bytepiece
               help="How many of the longest and of the most frequent pieces to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(model, top, as_json):
-    """Describe a bytepiece MODEL: its size, piece lengths, longest and most
-    frequent pieces, pieces by script, and what it tells of its training.
+    """Describe a MODEL: its size, piece lengths, longest and most frequent
+    pieces, pieces by script, and what it tells of its training.
+
+    MODEL is a bytepiece JSON model, a SentencePiece .model or a Hugging Face
+    tokenizer.json, told apart by their content (neither library is needed).
+    Their special, control and unknown tokens count as special tokens; unigram
+    models rank pieces by probability, BPE and WordPiece files have no
+    frequencies to show. A SentencePiece file records its training settings.
 
     Pieces are shown as text where they are UTF-8, other bytes as \\xHH (with
     backslash, newline, tab and CR escaped). Scripts: CJK, Latin, digits,
@@ -28,16 +33,21 @@ def command(model, top, as_json):
       bytepiece inspect model.json
       bytepiece inspect model.json --top 50
       bytepiece inspect model.json --json | jq .scripts
+      bytepiece inspect sp.model --top 10
+      bytepiece inspect tokenizer.json
     """
     from bytepiece.errors import BytePieceError
     from bytepiece.evaluate_models import model_kind
+    from bytepiece.foreign_vocab import read_vocabulary
     from bytepiece.model import Model
-    from bytepiece.vocab_report import vocab_report
+    from bytepiece.vocab_report import foreign_report, vocab_report
 
     try:
-        if model_kind(model) != "bytepiece":
-            raise not_bytepiece(model, "inspect")
-        report = vocab_report(Model.load(model), top)
+        kind = model_kind(model)
+        if kind == "bytepiece":
+            report = vocab_report(Model.load(model), top)
+        else:
+            report = foreign_report(read_vocabulary(model, kind), top)
     except BytePieceError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
@@ -48,7 +58,7 @@ def command(model, top, as_json):
 
 def _user_special(report: dict) -> str:
     """The user special tokens for the vocabulary line (model format 2), or nothing."""
-    tokens = report["user_special_tokens"]
+    tokens = report.get("user_special_tokens")
     if not tokens:
         return ""
     shown = ", ".join(f"{json.dumps(t, ensure_ascii=False)} {i}" for t, i in tokens.items())
@@ -56,14 +66,34 @@ def _user_special(report: dict) -> str:
             f"{report['format_version']}): {shown}")
 
 
+_NAMES = {"sentencepiece": "SentencePiece", "huggingface": "Hugging Face tokenizer.json"}
+
+
 def _text(report: dict, model: str) -> str:
     """The report as aligned plain text."""
-    hints = report["hints"]
+    lines = [f"model       {model}"]
+    if "kind" in report:
+        lines[0] += f" ({_NAMES[report['kind']]}, {report['model_type']})"
+    lines.append(f"vocabulary  {report['vocab_size']:,} ids: {report['special_tokens']:,} "
+                 f"special tokens and {report['pieces']:,} pieces" + _user_special(report))
+    if "kind" in report:
+        lines += _foreign_training(report)
+    else:
+        lines += _hints(report["hints"])
+    return "\n".join(lines + _tables(report)) + "\n"
+
+
+def _foreign_training(report: dict) -> list[str]:
+    settings = report["training_settings"]
+    if not settings:
+        return ["training    settings not recorded (a tokenizer.json holds the vocabulary only)"]
+    shown = ", ".join(f"{k} {v}" for k, v in settings.items() if not isinstance(v, bytes))
+    return [f"training    settings recorded in the file: {shown}"]
+
+
+def _hints(hints: dict) -> list[str]:
     smallest = hints["smallest_count_of_a_longer_piece"]
     lines = [
-        f"model       {model}",
-        f"vocabulary  {report['vocab_size']:,} ids: {report['special_tokens']} special tokens "
-        f"and {report['pieces']:,} pieces" + _user_special(report),
         "training    settings not recorded (a BytePiece model file holds pieces and counts "
         "only); the pieces tell:",
         f"            longest piece {hints['longest_piece_bytes']} bytes "
@@ -74,21 +104,35 @@ def _text(report: dict, model: str) -> str:
                      f"(--min-count was at most that)")
     lines.append(f"            {hints['longer_pieces_not_utf8']:,} pieces of 2+ bytes are not "
                  f"UTF-8 (--no-ensure-unicode lets pieces start inside a character)")
-    lines += ["", "piece length (bytes)  pieces"]
+    return lines
+
+
+def _tables(report: dict) -> list[str]:
+    lines = ["", "piece length (bytes)  pieces"]
     histogram = report["length_histogram"]
     most = max(histogram.values(), default=1)
     for length, n in histogram.items():
         bar = "#" * max(1, round(30 * n / most))
         lines.append(f"{length:>20}  {n:>6,}  {bar}")
-    lines += ["", f"{'script':<22}  {'pieces':>6}  share of counts"]
+    share = "share of probability" if "kind" in report else "share of counts"
+    lines += ["", f"{'script':<22}  {'pieces':>6}  {share}"]
     for name, entry in report["scripts"].items():
-        lines.append(f"{name:<22}  {entry['pieces']:>6,}  {100 * entry['count_share']:>14.2f}%")
-    for title, key in (("longest pieces", "longest"), ("most frequent pieces", "most_frequent")):
+        value = "" if entry["count_share"] is None else f"{100 * entry['count_share']:>14.2f}%"
+        lines.append(f"{name:<22}  {entry['pieces']:>6,}  {value}".rstrip())
+    titles = (("longest pieces", "longest"), ("most frequent pieces", "most_frequent"))
+    if "kind" in report:
+        titles = (("longest pieces", "longest"), ("most probable pieces", "most_frequent"))
+        if not report["most_frequent"]:
+            lines += ["", "most probable pieces: none (a {} model holds no piece "
+                          "probabilities)".format(report["model_type"])]
+    for title, key in titles:
         entries = report[key]
         if not entries:
             continue
-        lines += ["", title,
-                  f"{'id':>7}  {'bytes':>5}  {'count':>12}  piece"]
+        column = "probability" if "kind" in report else "count"
+        lines += ["", title, f"{'id':>7}  {'bytes':>5}  {column:>12}  piece"]
         for e in entries:
-            lines.append(f"{e['id']:>7}  {e['bytes']:>5}  {e['count']:>12,}  \"{e['piece']}\"")
-    return "\n".join(lines) + "\n"
+            value = f"{e['probability']:>12.6f}" if "probability" in e else \
+                f"{e['count']:>12,}" if "count" in e else f"{'':>12}"
+            lines.append(f"{e['id']:>7}  {e['bytes']:>5}  {value}  \"{e['piece']}\"")
+    return lines

@@ -51,9 +51,9 @@ def cli():
 
     \b
     Examples:
-      bytepiece train corpora/en.txt -o en.model --vocab-size 8000
-      echo "Hello world" | bytepiece encode -m en.model
-      bytepiece encode -m en.model corpora/en.txt | bytepiece decode -m en.model
+      bytepiece train corpora/en.txt -o en.json --vocab-size 8000
+      echo "Hello world" | bytepiece encode -m en.json
+      bytepiece encode -m en.json corpora/en.txt | bytepiece decode -m en.json
     """
 
 

@@ -108,7 +108,12 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
 
     \b
     Examples:
-      bytepiece train corpora/en.txt -o en.model --vocab-size 8000
+      bytepiece train corpora/en.txt -o en.json --vocab-size 8000
+      bytepiece train zh.txt -o zh.json --vocab-size 8000 --order 5 --min-count 4 \
+          --max-piece-length 24
+      bytepiece train src/ -o code.json --vocab-size 16000 --isolate-digits \
+          --no-ensure-unicode --docs file
+      bytepiece train scraped.txt -o m.json --vocab-size 8000 --errors replace -q
       bytepiece train a.txt b.txt.zst -o m.json --vocab-size 16000,32000 --workers 2
       bytepiece train data/ -o m.json --vocab-size 32000
       bytepiece train 'shards/**/*.jsonl.zst' --jsonl-field text -o m.json --vocab-size 32000

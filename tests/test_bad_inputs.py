@@ -363,7 +363,7 @@ def _cases(f):
          "model {dir}/garbage.model: not a bytepiece, SentencePiece or tokenizer.json model (sentencepiece: INTERNAL: could not parse ModelProto from {dir}/garbage.model)"),
         # inspect
         (["inspect", str(f["sp-garbage"])], b"", 1,
-         "model {dir}/garbage.model is a SentencePiece model, and inspect reads bytepiece models: convert it with `bytepiece convert --from sentencepiece`"),
+         "model {dir}/garbage.model: not a SentencePiece model (field 1 runs past the end of the message)"),
         (["inspect", good, "--top", "-1"], b"", 2,
          "Invalid value for '--top': -1 is not in the range x>=0. (see 'bytepiece inspect --help')"),
         (["inspect"], b"", 2, "Missing argument 'MODEL'. (see 'bytepiece inspect --help')"),

@@ -13,7 +13,8 @@ import pytest
 from conftest import CORPORA, ROOT, import_scripts
 
 BENCHMARKS = ROOT / "benchmarks"
-MODULES = ("compression", "scaling", "run_all", "train", "encode", "_peers", "_plot", "_report")
+MODULES = ("compression", "scaling", "run_all", "train", "encode", "stream", "convert", "_peers",
+           "_plot", "_report")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def result(vocab, nbytes, tokens, corpus="en", lossless=True, **more):
             "round_trip": {corpus: lossless}, **more}
 
 
-@pytest.mark.parametrize("name", ["compression", "scaling", "run_all", "_report"])
+@pytest.mark.parametrize("name", ["compression", "scaling", "run_all", "_report", "stream",
+                                  "convert"])
 def test_docstring_examples(bench, name):
     failures, tried = doctest.testmod(bench[name])
     assert tried >= 1 and failures == 0
@@ -198,3 +200,21 @@ def test_build_is_deterministic_and_mixed_in_every_part(builder, fake_stdlib):
 def test_share_out_gives_what_a_source_lacks_to_the_others(builder):
     assert builder.share_out(32, [2, 7, 100]) == [2, 7, 23]
     assert sum(builder.share_out(10**6, [10**6, 10**6, 10**6])) == 10**6
+
+
+# -- stream.py: its inputs ----------------------------------------------------------
+
+def test_stream_long_line_is_one_line_of_whole_characters(bench):
+    line = bench["stream"].long_line(3_000_000)
+    assert 2_990_000 < len(line) <= 3_000_000
+    assert b"\n" not in line
+    line.decode("utf-8")  # cut between characters
+    assert "中".encode() in line and b" the " in line
+
+
+def test_stream_repeat_command_writes_what_it_says(bench, tmp_path):
+    import subprocess
+
+    command, nbytes = bench["stream"].repeat_command(20_000_000)
+    out = subprocess.run(["bash", "-c", command], capture_output=True, check=True).stdout
+    assert len(out) == nbytes and abs(nbytes - 20_000_000) < 9_000_000

@@ -124,10 +124,97 @@ def test_inspect_errors(tmp_path, trained):
     (tmp_path / "sp.model").write_bytes(b"\x0a\x03abc")
     status, out, err = run(["inspect", tmp_path / "sp.model"])
     assert status == 1 and err.startswith(
-        f"bytepiece: error: model {tmp_path}/sp.model is a SentencePiece model") and \
+        f"bytepiece: error: model {tmp_path}/sp.model: not a SentencePiece model") and \
         err.count("\n") == 1
+    (tmp_path / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
+    status, out, err = run(["inspect", tmp_path / "tokenizer.json"])
+    assert status == 1 and err == (f"bytepiece: error: model {tmp_path}/tokenizer.json: not a "
+                                   f"valid tokenizer.json (KeyError: 'vocab')\n")
     (tmp_path / "bad.json").write_text('{"AA==": [3, "", 1]}')
     status, out, err = run(["inspect", tmp_path / "bad.json"])
     assert status == 1 and "the single byte 0x01 is not a piece" in err
     status, out, _ = run(["inspect", "--help"])
     assert status == 0 and "bytepiece inspect model.json --top 50" in out
+
+
+# -- other libraries' files ---------------------------------------------------------
+
+def test_inspect_sentencepiece_model(tmp_path, trained):
+    """A converted model: SentencePiece's own view of each id, bytepiece's counts' order."""
+    sentencepiece = pytest.importorskip("sentencepiece")
+    sp_path = tmp_path / "tiny.model"
+    assert run(["convert", trained, "--to", "sentencepiece", str(sp_path)])[0] == 0
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
+    status, out, err = run(["inspect", str(sp_path), "--json", "--top", "4"])
+    assert status == 0, err
+    report = json.loads(out)
+    n = sp.get_piece_size()
+    special = [i for i in range(n) if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i)]
+    assert (report["kind"], report["model_type"]) == ("sentencepiece", "unigram")
+    assert report["vocab_size"] == n and report["special_tokens"] == len(special) >= 4
+    assert report["training_settings"]["model_type"] == "unigram"
+    assert report["training_settings"]["byte_fallback"] is True
+    model = Model.load(trained)
+    for e in report["longest"] + report["most_frequent"]:
+        piece = bytes.fromhex(e["hex"])
+        assert e["id"] not in special
+        if sp.is_byte(e["id"]):
+            assert piece == bytes([int(sp.id_to_piece(e["id"])[3:5], 16)])
+        else:
+            assert piece == sp.id_to_piece(e["id"]).replace("\u2581", " ").encode()
+    # probabilities follow the scores, so the most probable pieces are the most counted
+    # (byte-fallback pieces have no probability and are not ranked)
+    scored = [i for i in range(len(model)) if not sp.is_byte(i + 3)]
+    top = sorted(scored, key=lambda i: (-model.counts[i], i))[:4]
+    assert [e["id"] for e in report["most_frequent"]] == [i + 3 for i in top]
+    shares = [e["count_share"] for e in report["scripts"].values()]
+    assert abs(sum(shares) - 1) < 1e-9
+    status, out, err = run(["inspect", str(sp_path), "--top", "2"])
+    assert status == 0 and out.startswith(f"model       {sp_path} (SentencePiece, unigram)\n")
+    assert "training    settings recorded in the file: " in out and "most probable pieces" in out
+
+
+def test_inspect_huggingface_unigram(tmp_path, trained):
+    """bytepiece's own export: the same ids and pieces as the bytepiece model."""
+    hf_path = tmp_path / "tokenizer.json"
+    assert run(["convert", trained, "--to", "huggingface", str(hf_path)])[0] == 0
+    status, out, err = run(["inspect", str(hf_path), "--json", "--top", "5"])
+    assert status == 0, err
+    report = json.loads(out)
+    model = Model.load(trained)
+    assert (report["kind"], report["model_type"]) == ("huggingface", "unigram")
+    assert report["vocab_size"] == len(model) + 3 and report["training_settings"] is None
+    for e in report["longest"] + report["most_frequent"]:
+        if e["id"] >= 3:
+            assert bytes.fromhex(e["hex"]) == model.pieces[e["id"] - 3]
+    bytepiece_report = vocab_report(model, top=5)
+    assert [e["hex"] for e in report["longest"]] == [e["hex"] for e in bytepiece_report["longest"]]
+
+
+def test_inspect_huggingface_byte_level_bpe(tmp_path):
+    """A BPE tokenizer.json: ByteLevel characters back to bytes, no probabilities."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train([str(CORPORA / "tiny" / "zh.txt"), str(CORPORA / "tiny" / "en.txt")], trainer)
+    path = tmp_path / "bpe.json"
+    tok.save(str(path))
+    status, out, err = run(["inspect", str(path), "--json", "--top", "50"])
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["model_type"] == "bpe" and report["most_frequent"] == []
+    assert report["vocab_size"] == tok.get_vocab_size() and report["special_tokens"] == 1
+    assert all(entry["count_share"] is None for entry in report["scripts"].values())
+    for e in report["longest"]:
+        token = tok.id_to_token(e["id"])
+        assert tok.decode([e["id"]]).encode() == bytes.fromhex(e["hex"]) or \
+            b"\xef\xbf\xbd" in tok.decode([e["id"]]).encode(), token
+    assert report["scripts"]["CJK"]["pieces"] > 0
+    status, out, err = run(["inspect", str(path), "--top", "3"])
+    assert status == 0
+    assert "most probable pieces: none (a bpe model holds no piece probabilities)" in out
