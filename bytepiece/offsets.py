@@ -1,7 +1,7 @@
 """Character offsets of tokens in the text as given (before NFC).
 
-Two steps over whole batches: a token's bytes in the NFC UTF-8 buffer give its
-NFC characters (``nfc_char_spans``: the kernel ``_kernels.offsets`` walks the
+Two steps over whole batches: each token's NFC characters are running sums of
+per-piece counts (``nfc_char_spans``: the kernel ``_kernels.offsets`` walks the
 tokens, its numpy twin here serves inputs segmented before numba is loaded),
 and an alignment maps each NFC character back to the characters of the original
 text it came from (``original_spans``). Texts that are NFC already (the usual
@@ -124,25 +124,35 @@ def nfc_alignment(text: str) -> tuple[str, np.ndarray, np.ndarray]:
     return normalized, np.concatenate(starts), np.concatenate(ends)
 
 
-def nfc_char_spans(buf: np.ndarray, text_ends: np.ndarray, ids: np.ndarray,
-                   token_ends: np.ndarray, piece_lengths: np.ndarray) -> np.ndarray:
+def piece_char_tables(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(piece_chars, piece_mid)`` per id of a piece table (``Tokenizer.piece_table``):
+    how many bytes of the piece start a character, and 1 where its first byte is a
+    continuation byte (0x80-0xBF), else 0; both int64."""
+    starts = np.zeros(data.shape[0] + 1, np.int64)
+    np.cumsum((data & 0xC0) != 0x80, out=starts[1:])
+    piece_chars = starts[offsets[1:]] - starts[offsets[:-1]]
+    padded = np.append(data, np.uint8(0))  # the first byte of an empty piece: none
+    first = padded[offsets[:-1]]
+    piece_mid = ((offsets[1:] > offsets[:-1]) & ((first & 0xC0) == 0x80)).astype(np.int64)
+    return piece_chars, piece_mid
+
+
+def nfc_char_spans(ids: np.ndarray, token_ends: np.ndarray, piece_chars: np.ndarray,
+                   piece_mid: np.ndarray) -> np.ndarray:
     """int64 (n_tokens, 2): each token's (start, end) characters in its own NFC text.
 
     The numpy twin of the kernel ``_kernels.offsets.nfc_char_spans`` (same
     arguments), for inputs segmented before the kernels are loaded.
     """
-    lengths = piece_lengths[ids]
-    byte_ends = np.cumsum(lengths, dtype=np.int64)
-    byte_starts = byte_ends - lengths
-    # chars[b]: the number of characters that start in buf[:b]
-    chars = np.zeros(buf.shape[0] + 1, np.int64)
-    np.cumsum((buf & 0xC0) != 0x80, out=chars[1:])
-    text_starts = np.zeros(text_ends.shape[0], np.int64)
-    text_starts[1:] = text_ends[:-1]
-    shift = np.repeat(chars[text_starts], np.diff(token_ends, prepend=0))
+    chars = piece_chars[ids]
+    ends = np.zeros(ids.shape[0] + 1, np.int64)  # ends[k]: characters of tokens before k
+    np.cumsum(chars, out=ends[1:])
+    counts = np.diff(token_ends, prepend=0)
+    before = ends[token_ends - counts]  # characters before each text's first token
+    shift = np.repeat(before, counts)
     out = np.empty((ids.shape[0], 2), np.int64)
-    out[:, 0] = chars[byte_starts + 1] - 1 - shift  # the character of the first byte
-    out[:, 1] = chars[byte_ends] - shift  # one past the character of the last byte
+    out[:, 1] = ends[1:] - shift
+    out[:, 0] = out[:, 1] - chars - piece_mid[ids]
     return out
 
 

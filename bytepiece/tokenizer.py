@@ -82,7 +82,7 @@ class Tokenizer:
         self._patterns: dict[frozenset, object] = {}  # allowed tokens -> their pattern
         self._piece_to_id_map: dict | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
-        self._piece_lengths: np.ndarray | None = None  # bytes per id, for offsets
+        self._piece_chars: tuple | None = None  # per id, for offsets (piece_char_tables)
         self._objects: np.ndarray | None = None  # one int object per id
         self._model_json: bytes | None = None  # the pickled form of the model
         self._rng_lock = threading.Lock()
@@ -501,7 +501,7 @@ class Tokenizer:
             buf, text_ends, all_nfc = self._join_texts_nfc(texts)
             ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
             return _split_lists_with_offsets(
-                ids, token_ends, self._offsets(buf, text_ends, ids, token_ends, texts, all_nfc),
+                ids, token_ends, self._offsets(ids, token_ends, texts, all_nfc),
                 texts, add_bos, add_eos, self._id_objects())
         buf, text_ends = self._join_texts(texts)
         ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
@@ -529,19 +529,19 @@ class Tokenizer:
         return self.encode_batch([text], num_threads=1, add_bos=add_bos, add_eos=add_eos,
                                  alpha=alpha, offsets=True, allowed_special=allowed_special)[0]
 
-    def _offsets(self, buf: np.ndarray, text_ends: np.ndarray, ids: np.ndarray,
-                 token_ends: np.ndarray, texts: list[str], all_nfc: bool) -> np.ndarray:
+    def _offsets(self, ids: np.ndarray, token_ends: np.ndarray, texts: list[str],
+                 all_nfc: bool) -> np.ndarray:
         """int64 (n_tokens, 2): each token's characters in its text as given (see
         ``bytepiece.offsets``): the kernel once it is loaded, else numpy."""
         from . import offsets
 
-        if self._piece_lengths is None:
-            self._piece_lengths = np.diff(self.piece_table()[1])
+        if self._piece_chars is None:
+            self._piece_chars = offsets.piece_char_tables(*self.piece_table())
         if self._segment is not None:
             from ._kernels.offsets import nfc_char_spans
         else:
             nfc_char_spans = offsets.nfc_char_spans
-        spans = nfc_char_spans(buf, text_ends, ids, token_ends, self._piece_lengths)
+        spans = nfc_char_spans(ids, token_ends, *self._piece_chars)
         return offsets.original_spans(spans, token_ends, texts, all_nfc)
 
     def _encode_pipelined(self, texts: list, num_threads: int, add_bos: bool, add_eos: bool,
@@ -562,7 +562,7 @@ class Tokenizer:
             ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1,
                                                  seed=seed)
             if offsets:
-                spans = self._offsets(buf, text_ends, ids, token_ends, texts, all_nfc)
+                spans = self._offsets(ids, token_ends, texts, all_nfc)
                 return _split_lists_with_offsets(ids, token_ends, spans, texts, add_bos,
                                                  add_eos, self._id_objects())
             return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
@@ -572,7 +572,7 @@ class Tokenizer:
         def part(buf, text_ends, offset, all_nfc, lo, hi):
             ids, token_ends = segment(buf, text_ends, True, alpha, seed, offset)
             if offsets:
-                spans = self._offsets(buf, text_ends, ids, token_ends, texts[lo:hi], all_nfc)
+                spans = self._offsets(ids, token_ends, texts[lo:hi], all_nfc)
                 return _lists_with_offsets(ids, token_ends, spans, texts[lo:hi], add_bos,
                                            add_eos, objects)
             return _lists(ids, token_ends, add_bos, add_eos, objects)

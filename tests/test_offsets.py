@@ -180,20 +180,19 @@ def test_bad_input(tokenizer):
 def test_kernel_and_numpy_spans(small_tokenizer, texts):
     """The kernel and its numpy twin give each token's NFC characters, per text."""
     from bytepiece._kernels.offsets import nfc_char_spans as kernel
-    from bytepiece.offsets import nfc_char_spans
+    from bytepiece.offsets import nfc_char_spans, piece_char_tables
 
     texts = [unicodedata.normalize("NFC", t) for t in texts]
     data = [t.encode() for t in texts]
     buf = np.frombuffer(b"".join(data), np.uint8)
     text_ends = np.cumsum([0] + [len(d) for d in data], dtype=np.int64)[1:]
     ids, token_ends = small_tokenizer.encode_buffer(buf, text_ends)
-    lengths = np.diff(small_tokenizer.piece_table()[1])
+    tables = piece_char_tables(*small_tokenizer.piece_table())
     want = []
     for text, a, b in zip(texts, [0] + token_ends.tolist(), token_ends.tolist()):
         want += reference.token_offsets([small_tokenizer.id_to_piece(i) for i in ids[a:b]],
                                         text)
-    for spans in (kernel(buf, text_ends, ids, token_ends, lengths),
-                  nfc_char_spans(buf, text_ends, ids, token_ends, lengths)):
+    for spans in (kernel(ids, token_ends, *tables), nfc_char_spans(ids, token_ends, *tables)):
         assert spans.dtype == np.int64 and spans.shape == (len(ids), 2)
         assert [tuple(row) for row in spans.tolist()] == want
 
