@@ -20,9 +20,8 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
     token array and, unless ``quiet``, print a summary on stderr."""
     import numpy as np
 
-    from bytepiece.errors import InputError
     from bytepiece.normalize import nfc
-    from bytepiece.token_array import TokenArrayWriter, encode_blocks, token_dtype
+    from bytepiece.token_array import encode_blocks, token_dtype
 
     _check_array_output(fmt, output)
 
@@ -42,10 +41,7 @@ def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | N
     total_bytes = 0
     size = documents.size_bytes if documents is not None else input_size(files)
     with open_output(output) as out, progress(size, "encode") as bar:
-        try:
-            writer = TokenArrayWriter(out, dtype, fmt)
-        except InputError as e:
-            raise click.ClickException(str(e)) from None
+        writer = _writer(out, dtype, fmt)
         with writer:
             if documents is not None:
                 from .encode import document_batches
@@ -87,18 +83,14 @@ def encode_texts_to_array(tokenizer, batches, fmt: str, output: str | None, bos:
     each encoded with ``Tokenizer.encode_batch(..., allowed_special=...)``."""
     import numpy as np
 
-    from bytepiece.errors import InputError
-    from bytepiece.token_array import TokenArrayWriter, token_dtype
+    from bytepiece.token_array import token_dtype
 
     _check_array_output(fmt, output)
     dtype = token_dtype(tokenizer.vocab_size)
     started = time.perf_counter()
     total_bytes = 0
     with open_output(output) as out, progress(size, "encode") as bar:
-        try:
-            writer = TokenArrayWriter(out, dtype, fmt)
-        except InputError as e:
-            raise click.ClickException(str(e)) from None
+        writer = _writer(out, dtype, fmt)
         with writer:
             for texts in batches(bar):
                 results = tokenizer.encode_batch(texts, num_threads=threads, add_bos=bos,
@@ -130,3 +122,14 @@ def _summary(total_bytes: int, tokens: int, dtype, output: str | None, started: 
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def _writer(out, dtype, fmt: str):
+    """A TokenArrayWriter of ``fmt`` on ``out``; what it refuses is a one-line error."""
+    from bytepiece.errors import InputError
+    from bytepiece.token_array import TokenArrayWriter
+
+    try:
+        return TokenArrayWriter(out, dtype, fmt)
+    except InputError as e:
+        raise click.ClickException(str(e)) from None
