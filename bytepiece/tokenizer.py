@@ -497,15 +497,25 @@ class Tokenizer:
         if num_threads > 1 and len(texts) > 1:
             return self._encode_pipelined(texts, num_threads, add_bos, add_eos, alpha,
                                           bool(offsets))
+        return self._encode_whole(texts, add_bos, add_eos, alpha, bool(offsets))
+
+    def _encode_whole(self, texts: list, add_bos: bool, add_eos: bool, alpha: float,
+                      offsets: bool, seed: int | None = None) -> list:
+        """``encode_batch`` on this thread: the texts as one buffer, one kernel call."""
+        buf, text_ends, all_nfc = self._join_texts_nfc(texts)
+        ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1, seed=seed)
+        with _PausedGC():
+            return self._results(ids, token_ends, texts, all_nfc, add_bos, add_eos, offsets)
+
+    def _results(self, ids: np.ndarray, token_ends: np.ndarray, texts: list, all_nfc: bool,
+                 add_bos: bool, add_eos: bool, offsets: bool) -> list:
+        """One id list per text, or ``(ids, offsets)`` pairs with ``offsets``; the caller
+        pauses the garbage collector (``_PausedGC``)."""
         if offsets:
-            buf, text_ends, all_nfc = self._join_texts_nfc(texts)
-            ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
-            return _split_lists_with_offsets(
-                ids, token_ends, self._offsets(ids, token_ends, texts, all_nfc),
-                texts, add_bos, add_eos, self._id_objects())
-        buf, text_ends = self._join_texts(texts)
-        ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1)
-        return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
+            spans = self._offsets(ids, token_ends, texts, all_nfc)
+            return _lists_with_offsets(ids, token_ends, spans, texts, add_bos, add_eos,
+                                       self._id_objects())
+        return _lists(ids, token_ends, add_bos, add_eos, self._id_objects())
 
     def encode_with_offsets(self, text: str, add_bos: bool = False, add_eos: bool = False,
                             alpha: float = -1.0, allowed_special="none"
@@ -558,51 +568,32 @@ class Tokenizer:
         seed = self._draw_seed(alpha)
         bounds = _part_bounds(texts, num_threads)
         if len(bounds) == 2:
-            buf, text_ends, all_nfc = self._join_texts_nfc(texts)
-            ids, token_ends = self.encode_buffer(buf, text_ends, alpha, num_threads=1,
-                                                 seed=seed)
-            if offsets:
-                spans = self._offsets(ids, token_ends, texts, all_nfc)
-                return _split_lists_with_offsets(ids, token_ends, spans, texts, add_bos,
-                                                 add_eos, self._id_objects())
-            return _split_lists(ids, token_ends, add_bos, add_eos, self._id_objects())
+            return self._encode_whole(texts, add_bos, add_eos, alpha, offsets, seed)
         segment = self._kernel()
-        objects = self._id_objects()
+        self._id_objects()  # made once, before the workers use it
 
         def part(buf, text_ends, offset, all_nfc, lo, hi):
             ids, token_ends = segment(buf, text_ends, True, alpha, seed, offset)
-            if offsets:
-                spans = self._offsets(ids, token_ends, texts[lo:hi], all_nfc)
-                return _lists_with_offsets(ids, token_ends, spans, texts[lo:hi], add_bos,
-                                           add_eos, objects)
-            return _lists(ids, token_ends, add_bos, add_eos, objects)
+            return self._results(ids, token_ends, texts[lo:hi], all_nfc, add_bos, add_eos,
+                                 offsets)
 
         pool = _pool(num_threads)
         pending = []
         offset = 0
-        out: list[list[int]] = []
-        enabled = gc.isenabled()
-        gc.disable()  # for the lists the workers build (see _split_lists)
-        try:
+        out: list = []
+        with _PausedGC():  # for the lists the workers build
             for lo, hi in zip(bounds, bounds[1:]):
                 buf, text_ends, all_nfc = self._join_texts_nfc(texts[lo:hi])
                 pending.append(pool.submit(part, buf, text_ends, offset, all_nfc, lo, hi))
                 offset += buf.shape[0]
             for future in pending:
                 out += future.result()
-        finally:
-            if enabled:
-                gc.enable()
         return out
 
     @staticmethod
-    def _join_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The UTF-8 bytes of the NFC texts back to back, and each text's end offset."""
-        return Tokenizer._join_texts_nfc(texts)[:2]
-
-    @staticmethod
     def _join_texts_nfc(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, bool]:
-        """``_join_texts``, and whether every text was NFC already.
+        """The UTF-8 bytes of the NFC texts back to back, each text's end offset, and
+        whether every text was NFC already.
 
         One join and one encode for the whole batch: if the joined text is NFC,
         so is every text in it, and per-text work shrinks to taking lengths.
@@ -793,22 +784,22 @@ def _utf8(text: str) -> bytes:
                          f"it cannot be encoded as UTF-8") from None
 
 
-def _split_lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool,
-                 objects: np.ndarray) -> list[list[int]]:
-    """One list of ids per text. The cyclic garbage collector is paused meanwhile:
-    it would otherwise rescan the growing heap of new lists over and over (8x slower)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _lists(ids, token_ends, add_bos, add_eos, objects)
-    finally:
-        if enabled:
+class _PausedGC:
+    """The cyclic garbage collector paused while one list of ids per text is made: it
+    would otherwise rescan the growing heap of new lists over and over (8x slower)."""
+
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
             gc.enable()
 
 
 def _lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool,
            objects: np.ndarray) -> list[list[int]]:
-    """``_split_lists`` without touching the garbage collector (the caller pauses it).
+    """One list of ids per text (the caller pauses the garbage collector: ``_PausedGC``).
 
     ``objects`` holds one int object per id: taking them (references) is about
     twice as fast as ``tolist``, which allocates an int per id above 256; with
@@ -821,19 +812,6 @@ def _lists(ids: np.ndarray, token_ends: np.ndarray, add_bos: bool, add_eos: bool
         tail = [EOS_ID] if add_eos else []
         return [head + flat[a:b] + tail for a, b in zip(starts, ends)]
     return [flat[a:b] for a, b in zip(starts, ends)]
-
-
-def _split_lists_with_offsets(ids: np.ndarray, token_ends: np.ndarray,
-                              spans: np.ndarray, texts: list[str],
-                              add_bos: bool, add_eos: bool, objects: np.ndarray) -> list:
-    """``_lists_with_offsets`` with the garbage collector paused (see ``_split_lists``)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _lists_with_offsets(ids, token_ends, spans, texts, add_bos, add_eos, objects)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _lists_with_offsets(ids: np.ndarray, token_ends: np.ndarray, spans: np.ndarray,
