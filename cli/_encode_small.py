@@ -29,14 +29,15 @@ def encode_small(model: str, files: tuple[str, ...], output: str | None, bos: bo
             return False
     except OSError:
         return False  # the usual path says which file cannot be read
+    inputs = _read_all(paths, SMALL_INPUT)  # first: a longer stdin costs no model read
+    if inputs is None:
+        return False
     tables = trie_tables(model)
     if tables is None:
+        _give_back(inputs)
         return False
     head = [str(1)] if bos else []
     tail = [str(2)] if eos else []
-    inputs = _read_all(paths, SMALL_INPUT)
-    if inputs is None:
-        return False
     lines = []
     try:
         for path, raw in inputs:

@@ -114,8 +114,8 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
     threads = threads or os.cpu_count() or 1
     allowed = _allowed_special(tokenizer, special)
     if allowed != "none":
-        return _encode_with_special(tokenizer, files, documents, fmt, output, bos, eos, alpha,
-                                    threads, errors, offsets, allowed, quiet)
+        return _encode_with_special(tokenizer, files, documents, size, fmt, output, bos, eos,
+                                    alpha, threads, errors, offsets, allowed, quiet)
     if fmt in ("bin", "npy"):
         from ._encode_array import encode_to_array
 
@@ -213,12 +213,12 @@ def _allowed_special(tokenizer, special: str):
     return allowed
 
 
-def _encode_with_special(tokenizer, files, documents, fmt: str, output, bos: bool,
-                         eos: bool, alpha: float, threads: int, errors: str, offsets: bool,
-                         allowed, quiet: bool) -> None:
+def _encode_with_special(tokenizer, files, documents, size: int | None, fmt: str, output,
+                         bos: bool, eos: bool, alpha: float, threads: int, errors: str,
+                         offsets: bool, allowed, quiet: bool) -> None:
     """``encode --special``: every format, the texts encoded by ``Tokenizer.encode_batch``
-    with ``allowed_special`` (lines read whole: a token may fall anywhere in one)."""
-    size = documents.size_bytes if documents is not None else input_size(files)
+    with ``allowed_special`` (lines read whole: a token may fall anywhere in one); ``size``:
+    the input's bytes for the progress bar."""
     if fmt in ("bin", "npy"):
         from ._encode_array import encode_texts_to_array
 
