@@ -36,6 +36,21 @@ def command_line(script: str, argv: list[str] | None) -> str:
     return " ".join(shlex.quote(a) for a in ["python", script, *args])
 
 
+def ensure_model(path: Path) -> None:
+    """Train, once, the 32000-piece bytepiece model of corpora/zh, en and code at ``path``
+    (the model the start-up and stream benchmarks measure with); a failure stops the run."""
+    if path.exists():
+        return
+    log(f"training {path} (vocabulary 32000) ...")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    corpora = [str(ROOT / "corpora" / f"{name}.txt") for name in ("zh", "en", "code")]
+    done = subprocess.run([sys.executable, "-m", "bytepiece", "train", *corpora, "-o", str(path),
+                           "--vocab-size", "32000", "-q"], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"training failed: {done.stderr[-500:]}")
+
+
 def commit() -> str:
     """The checkout's commit, so that a report names the code it measured."""
     try:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import command_line, load_average, log, machine, publish
+from _report import command_line, ensure_model, load_average, log, machine, publish
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bytepiece._kernels.precompile import ENCODE_KERNELS, TRAIN_KERNELS  # noqa: E402
@@ -230,16 +230,6 @@ def compile_costs(tmp: Path) -> dict[str, list[float]]:
     if done.returncode != 0:
         raise SystemExit(f"bytepiece compile failed: {done.stderr[-500:]}")
     return parse_compile_output(done.stdout)
-
-
-def ensure_model(path: Path) -> None:
-    if path.exists():
-        return
-    log(f"training {path} (vocab 32000) ...")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    corpora = [str(CORPORA / f"{name}.txt") for name in ("zh", "en", "code")]
-    seconds(bytepiece("train", *corpora, "-o", str(path), "--vocab-size", "32000", "-q"),
-            environment())
 
 
 def pieces(model: Path) -> int:

@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import command_line, footer, load_average, log, machine, publish, require_psutil
+from _report import (command_line, ensure_model, footer, load_average, log, machine, publish,
+                     require_psutil)
 from train import run_measured
 
 HERE = Path(__file__).resolve().parent
@@ -89,18 +90,6 @@ def repeat_command(nbytes: int) -> tuple[str, int]:
 
 def bytepiece(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "bytepiece", *args])
-
-
-def ensure_model(path: Path) -> None:
-    if path.exists():
-        return
-    log(f"training {path} (vocabulary 32000) ...")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    corpora = [str(CORPORA / f"{name}.txt") for name in ("zh", "en", "code")]
-    run = run_measured([sys.executable, "-m", "bytepiece", "train", *corpora, "-o", str(path),
-                        "--vocab-size", "32000", "-q"], dict(os.environ), ROOT, 1.0)
-    if run.returncode != 0:
-        raise SystemExit(f"training failed: {run.stderr[-500:]}")
 
 
 def measured(shell: str, args, cwd: Path):
