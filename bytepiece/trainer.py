@@ -321,8 +321,8 @@ class Trainer:
             paths = [path]
         else:
             paths = [f"{path}.{size}" for size in self.max_vocab_size]
-        for pieces, out in zip(self.pieces, paths):
-            Model.from_counts(pieces, special_tokens=self.special_tokens).save(out)
+        for model, out in zip(self.models(), paths):
+            model.save(out)
         return paths
 
 
