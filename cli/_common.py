@@ -85,18 +85,12 @@ class FiniteFloat(click.ParamType):
 FINITE_FLOAT = FiniteFloat()
 
 
-@contextlib.contextmanager
 def compile_ahead(kernels: list[str], model: str | None = None):
-    """While the block runs, a child process compiles those of ``kernels`` that numba's
+    """A context in which a child process compiles those of ``kernels`` that numba's
     cache lacks (``bytepiece._kernels.prefetch``): a first run compiles on two cores."""
     from bytepiece._kernels import prefetch
 
-    prefetching = prefetch.ahead(kernels, model)
-    try:
-        yield
-    finally:
-        if prefetching is not None:
-            prefetching.stop()
+    return prefetch.ahead(kernels, model) or contextlib.nullcontext()
 
 
 def load_tokenizer(path: str, seed: int | None = None, command: str = "this command"):
