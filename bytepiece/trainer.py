@@ -17,6 +17,9 @@ outputs; the run files (``training.runs``) are what passes between them:
    frequent pieces and every single byte are kept).
 6. ``prune_pieces``: kept and re-split pieces -> a vocabulary per size: re-split
    with the unigram tokenizer of the kept pieces, drop unused ones, cut to size.
+   With ``algorithm="unigram"``, ``training.unigram.train_unigram`` instead: seed
+   candidates from the kept pieces' substrings, re-estimate by EM over all the
+   pieces, prune by likelihood loss in rounds down to each size.
 
 Every phase gives exactly the reference's numbers: the same integer counts
 (sums do not depend on how the counts were split into runs), the same float64
@@ -42,6 +45,7 @@ from .training.ngram_counts import count_ngrams, merge_ngrams
 from .training.piece_counts import _pieces as _table_pieces
 from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
 from .training.prune import prune_pieces
+from .training.unigram import Bag, train_unigram
 from .training.runs import NGRAMS, PIECES, Block, MemoryRun
 from .training.spill import Spill, default_budget
 from .training.workdir import WorkDirs
@@ -64,10 +68,21 @@ class Trainer:
 
     ``special_tokens`` (str) take the ids after the last piece; their text in the
     corpus is cut out of it, so it never becomes a piece nor part of one.
+
+    ``algorithm``: ``"bytepiece"`` (BytePiece 0.6.3's frequency cut, exactly) or
+    ``"unigram"`` (unigram language-model training by EM and likelihood pruning on the
+    same n-gram model's pieces: higher compression, and every requested size filled).
     """
 
+    ALGORITHMS = ("bytepiece", "unigram")
+
     def __init__(self, order=6, max_vocab_size=10000, max_piece_length=36, min_count=2,
-                 isolate_digits=False, ensure_unicode=True, special_tokens=()):
+                 isolate_digits=False, ensure_unicode=True, special_tokens=(),
+                 algorithm="bytepiece"):
+        if algorithm not in self.ALGORITHMS:
+            raise InputError(f"algorithm must be one of {', '.join(self.ALGORITHMS)}, "
+                             f"got {algorithm!r}")
+        self.algorithm = algorithm
         if not 1 <= int(order) <= 7:
             raise InputError(f"order must be between 1 and 7 (n-grams pack into 64 bits), "
                              f"got {order}")
@@ -154,6 +169,9 @@ class Trainer:
         from .executors import connect
         from .training import distributed
 
+        if self.algorithm != "bytepiece":
+            raise InputError(f"the {self.algorithm} algorithm does not run on a cluster yet: "
+                             f"train here, or with --algorithm bytepiece")
         if not hasattr(texts, "shards"):
             raise InputError("training on a cluster needs a Corpus: files (or URLs) that "
                              "every worker can read")
@@ -210,6 +228,16 @@ class Trainer:
         del runs
         self.timings["merge pieces"] = time.perf_counter() - t
         t = time.perf_counter()
+        if self.algorithm == "unigram":
+            progress = Progress("Unigram EM", None, unit=" passes")
+            try:
+                self.pieces = train_unigram(Bag(kept, resplit), self.max_vocab_size,
+                                            self.max_piece_length, self.min_count,
+                                            self.ensure_unicode, workers, progress)
+            finally:
+                progress.close()
+            self.timings["unigram em"] = time.perf_counter() - t
+            return
         progress = Progress("Prune Pieces", None, unit=" rounds")
         try:
             self.pieces = prune_pieces(kept, resplit_blocks(resplit), self.max_vocab_size,
@@ -224,7 +252,8 @@ class Trainer:
                 "max_piece_length": self.max_piece_length, "min_count": self.min_count,
                 "isolate_digits": self.isolate_digits, "ensure_unicode": self.ensure_unicode,
                 **({"special_tokens": list(self.special_tokens)} if self.special_tokens
-                   else {})}
+                   else {}),
+                **({"algorithm": self.algorithm} if self.algorithm != "bytepiece" else {})}
 
     # -- the phases ------------------------------------------------------------
 

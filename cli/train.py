@@ -54,6 +54,10 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
 @click.option("--vocab-size", required=True, callback=_vocab_sizes, metavar="N[,N...]",
               help="Vocabulary size(s), <pad>, <bos>, <eos> included (at least 259); "
                    "--special-tokens come on top.")
+@click.option("--algorithm", type=click.Choice(["bytepiece", "unigram"]), default="bytepiece",
+              show_default=True,
+              help="bytepiece: BytePiece 0.6.3's frequency cut, exactly. unigram: EM and "
+                   "likelihood pruning, higher compression and every size filled.")
 @click.option("--order", type=click.IntRange(1, 7), default=6, show_default=True,
               help="Order of the byte n-gram model that proposes pieces.")
 @click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True,
@@ -98,17 +102,19 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def command(corpus, output, vocab_size, order, min_count, max_piece_length, isolate_digits,
             ensure_unicode, docs, jsonl_field, text_column, errors, workers, max_memory, tmp_dir,
-            cluster, special_tokens, quiet):
+            cluster, special_tokens, quiet, algorithm):
     """Train a BytePiece model on the CORPUS: files, folders (every file in them,
     recursively, hidden ones skipped) or glob patterns (quoted: '*', '**', '?').
 
     Text, JSON Lines (--jsonl-field) or Parquet (--text-column) files, plain or
-    compressed (.gz, .zst). Same algorithm and same models as BytePiece 0.6.3's
-    Trainer; the files are read twice, never held in memory.
+    compressed (.gz, .zst). By default the same algorithm and the same models as
+    BytePiece 0.6.3's Trainer (--algorithm unigram: see docs/training.md); the files
+    are read twice, never held in memory.
 
     \b
     Examples:
       bytepiece train corpora/en.txt -o en.json --vocab-size 8000
+      bytepiece train corpora/en.txt -o en.json --vocab-size 32000 --algorithm unigram
       bytepiece train zh.txt -o zh.json --vocab-size 8000 --order 5 --min-count 4 \
           --max-piece-length 24
       bytepiece train src/ -o code.json --vocab-size 16000 --isolate-digits \
@@ -149,7 +155,7 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
         trainer = Trainer(order=order, max_vocab_size=sizes,
                           max_piece_length=max_piece_length, min_count=min_count,
                           isolate_digits=isolate_digits, ensure_unicode=ensure_unicode,
-                          special_tokens=specials)
+                          special_tokens=specials, algorithm=algorithm)
     except BytePieceError as e:
         raise click.BadParameter(str(e), param_hint="'--special-tokens'") from None
     start = time.perf_counter()
