@@ -17,9 +17,10 @@ outputs; the run files (``training.runs``) are what passes between them:
    frequent pieces and every single byte are kept).
 6. ``prune_pieces``: kept and re-split pieces -> a vocabulary per size: re-split
    with the unigram tokenizer of the kept pieces, drop unused ones, cut to size.
-   With ``algorithm="unigram"``, ``training.unigram.train_unigram`` instead: seed
-   candidates from the kept pieces' substrings, re-estimate by EM over all the
-   pieces, prune by likelihood loss in rounds down to each size.
+
+``algorithm="unigram"`` trains otherwise, in the phases of ``training.unigram``:
+pack the chunks, seed candidates from a suffix array, re-estimate by EM, prune by
+likelihood loss in rounds down to each size.
 
 Every phase gives exactly the reference's numbers: the same integer counts
 (sums do not depend on how the counts were split into runs), the same float64
@@ -45,7 +46,7 @@ from .training.ngram_counts import count_ngrams, merge_ngrams
 from .training.piece_counts import _pieces as _table_pieces
 from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
 from .training.prune import prune_pieces
-from .training.unigram import Bag, train_unigram
+from .training import unigram
 from .training.runs import NGRAMS, PIECES, Block, MemoryRun
 from .training.spill import Spill, default_budget
 from .training.workdir import WorkDirs
@@ -190,6 +191,8 @@ class Trainer:
 
     def _train(self, texts, workers, budget, workdirs) -> None:
         """The phases, each timed; phases an earlier, killed run finished are skipped."""
+        if self.algorithm == "unigram":
+            return self._train_unigram(texts, workers, budget, workdirs)
         t = time.perf_counter()
         ngrams_spill = Spill(budget, workdirs, "ngrams", NGRAMS)
         if ngrams_spill.done:
@@ -228,16 +231,6 @@ class Trainer:
         del runs
         self.timings["merge pieces"] = time.perf_counter() - t
         t = time.perf_counter()
-        if self.algorithm == "unigram":
-            progress = Progress("Unigram EM", None, unit=" passes")
-            try:
-                self.pieces = train_unigram(Bag(kept, resplit), self.max_vocab_size,
-                                            self.max_piece_length, self.min_count,
-                                            self.ensure_unicode, workers, progress)
-            finally:
-                progress.close()
-            self.timings["unigram em"] = time.perf_counter() - t
-            return
         progress = Progress("Prune Pieces", None, unit=" rounds")
         try:
             self.pieces = prune_pieces(kept, resplit_blocks(resplit), self.max_vocab_size,
@@ -245,6 +238,27 @@ class Trainer:
         finally:
             progress.close()
         self.timings["prune pieces"] = time.perf_counter() - t
+
+    def _train_unigram(self, texts, workers, budget, workdirs) -> None:
+        """The phases of ``training.unigram``, each timed."""
+        t = time.perf_counter()
+        chunks = unigram.ChunkCache(unigram.chunk_allowance(budget), workdirs)
+        progress = Progress("Read Chunks", texts)
+        try:
+            self.total_bytes = chunks.fill(texts, self.isolate_digits, BATCH_CHARS, progress)
+        finally:
+            progress.close()
+        self.timings["read chunks"] = time.perf_counter() - t
+        t = time.perf_counter()
+        progress = Progress("Unigram EM", None, unit=" passes")
+        try:
+            self.pieces = unigram.train_unigram(
+                chunks, self.max_vocab_size, self.max_piece_length, self.min_count,
+                self.ensure_unicode, workers, progress,
+                seed_bytes=unigram.seed_sample_bytes(budget))
+        finally:
+            progress.close()
+        self.timings["unigram em"] = time.perf_counter() - t
 
     def _params(self) -> dict:
         """What the model depends on, for the resume manifest."""

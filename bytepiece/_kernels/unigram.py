@@ -1,60 +1,13 @@
-"""Kernels of unigram training: the candidate substrings of weighted texts, and each
+"""Kernels of unigram training: expected piece counts by forward-backward, and each
 piece's best segmentation without itself (what removing it would cost).
 
 Texts come back to back in ``buf`` (uint8) with cumulative ``ends`` (int64), as
-everywhere in training; ``weights`` (int64) says how often each text occurs.
+everywhere in training.
 """
 
 import numpy as np
 
 from ._jit import kernel
-from .lm import _add_piece
-
-
-@kernel
-def _starts_char(buf, i):
-    """Whether byte i starts a UTF-8 character (is no continuation byte 0x80-0xBF)."""
-    return (buf[i] & 0xC0) != 0x80
-
-
-@kernel
-def substring_bytes(ends, max_len):
-    """(substrings, bytes) at most that texts ``ends`` hold of 2..``max_len`` bytes: what a
-    piece table must have room for before ``count_substrings``."""
-    count = 0
-    size = 0
-    t0 = 0
-    for t in range(ends.shape[0]):
-        n = ends[t] - t0
-        for s in range(n):
-            m = min(max_len, n - s)
-            if m >= 2:
-                count += m - 1
-                size += (m * (m + 1)) // 2 - 1
-        t0 = ends[t]
-    return count, size
-
-
-@kernel
-def count_substrings(buf, ends, weights, max_len, ensure_unicode, slots, entries, arena, n,
-                     used):
-    """Add each text's weight to every substring of 2..``max_len`` bytes it holds, once per
-    occurrence; with ``ensure_unicode`` only those that start and end at character
-    boundaries. The table has room (``substring_bytes``); returns (n, used)."""
-    t0 = 0
-    for t in range(ends.shape[0]):
-        t1 = ends[t]
-        w = weights[t]
-        for s in range(t0, t1):
-            if ensure_unicode and not _starts_char(buf, s):
-                continue
-            last = min(t1, s + max_len)
-            for e in range(s + 2, last + 1):
-                if ensure_unicode and e < t1 and not _starts_char(buf, e):
-                    continue
-                n, used = _add_piece(slots, entries, arena, n, used, buf, s, e - s, w)
-        t0 = t1
-    return n, used
 
 
 @kernel
@@ -122,25 +75,33 @@ def alternatives(buf, ends, nodes, logp, pair):
     return best, tokens
 
 
-@kernel
-def _logaddexp(a, b):
-    if a == -np.inf:
-        return b
-    if b == -np.inf:
-        return a
-    if a > b:
-        return a + np.log1p(np.exp(b - a))
-    return b + np.log1p(np.exp(a - b))
+#: Sums are kept in linear space, scaled by whole powers of 2**300 (exact), so that a
+#: long chunk's tiny probabilities neither underflow nor cost an exp/log per edge.
+_BIG = 2.0 ** 300
+_SMALL = 2.0 ** -300
 
 
 @kernel
-def expected_counts(buf, ends, weights, nodes, value, logp, pair, totals):
-    """totals[piece] += weight x the expected number of times each text's segmentation
-    uses the piece, over all segmentations weighted by the product of their pieces'
-    probabilities (forward-backward); returns the texts' weighted log-likelihood.
+def _rescaled(x, k_from, k_to):
+    """The mantissa at scale ``k_to`` of x at scale ``k_from`` (the value x 2**(-300 k))."""
+    while k_from < k_to:
+        x *= _BIG
+        k_from += 1
+    while k_from > k_to:
+        x *= _SMALL
+        k_from -= 1
+    return x
 
-    ``value[slot]`` is the piece ending at a trie slot, ``logp[slot]`` its
-    log-probability (+inf where no live piece ends); every single byte must be live.
+
+@kernel
+def expected_counts(buf, ends, nodes, value, prob, pair, totals):
+    """totals[piece] += the expected number of times each text's segmentation uses the
+    piece, over all its segmentations weighted by the product of their pieces'
+    probabilities (forward-backward); returns the texts' log-likelihood.
+
+    ``prob[slot]`` is the probability of the piece ending at a trie slot (0 where no
+    live piece ends) and ``value[slot]`` its index; every single byte must be live.
+    A sum at position i is stored as (mantissa, k): mantissa x 2**(-300 k).
     """
     longest = 1
     t0 = 0
@@ -148,31 +109,48 @@ def expected_counts(buf, ends, weights, nodes, value, logp, pair, totals):
         longest = max(longest, ends[t] - t0)
         t0 = ends[t]
     alpha = np.empty(longest + 1, np.float64)
+    alpha_k = np.empty(longest + 1, np.int64)
     beta = np.empty(longest + 1, np.float64)
+    beta_k = np.empty(longest + 1, np.int64)
     root_base = np.int64(nodes[0])
     likelihood = 0.0
     t0 = 0
     for t in range(ends.shape[0]):
         t1 = ends[t]
         n = t1 - t0
-        alpha[0] = 0.0
+        alpha[0] = 1.0
+        alpha_k[0] = 0
         for e in range(1, n + 1):
-            alpha[e] = -np.inf
+            alpha[e] = 0.0
+            alpha_k[e] = 0
         for s in range(n):
             a = alpha[s]
+            ks = alpha_k[s]
+            if a < _SMALL:  # complete now: bring it back into range
+                a *= _BIG
+                ks += 1
+                alpha[s] = a
+                alpha_k[s] = ks
             c = np.int64(buf[t0 + s])
             node = root_base + c
-            alpha[s + 1] = _logaddexp(alpha[s + 1], a + logp[node])
-            if s + 1 >= n:
+            e = s + 1
+            if alpha_k[e] != ks:
+                alpha[e] = _rescaled(alpha[e], alpha_k[e], ks)
+                alpha_k[e] = ks
+            alpha[e] += a * prob[node]
+            if e >= n:
                 continue
-            node = np.int64(pair[(c << 8) | np.int64(buf[t0 + s + 1])])
+            node = np.int64(pair[(c << 8) | np.int64(buf[t0 + e])])
             if node == 0xFFFFFFFF:
                 continue
-            e = s + 2
+            e += 1
             while True:
-                lp = logp[node]
-                if lp <= 0.0:
-                    alpha[e] = _logaddexp(alpha[e], a + lp)
+                p = prob[node]
+                if p > 0.0:
+                    if alpha_k[e] != ks:
+                        alpha[e] = _rescaled(alpha[e], alpha_k[e], ks)
+                        alpha_k[e] = ks
+                    alpha[e] += a * p
                 if e >= n:
                     break
                 nxt = np.int64(nodes[2 * node]) + np.int64(buf[t0 + e])
@@ -181,33 +159,50 @@ def expected_counts(buf, ends, weights, nodes, value, logp, pair, totals):
                 node = nxt
                 e += 1
         z = alpha[n]
-        w = np.float64(weights[t])
-        likelihood += w * z
-        beta[n] = 0.0
+        kz = alpha_k[n]
+        likelihood += np.log(z) - kz * 300 * np.log(2.0)
+        beta[n] = 1.0
+        beta_k[n] = 0
         for s in range(n - 1, -1, -1):
-            a = alpha[s] - z
+            a = alpha[s] / z
+            ka = alpha_k[s] - kz  # a x 2**(-300 ka): alpha[s] / Z
+            acc = 0.0
+            kacc = 0
+            first = True
             c = np.int64(buf[t0 + s])
             node = root_base + c
-            lp = logp[node]
-            b = lp + beta[s + 1]
-            totals[value[node]] += w * np.exp(a + b)
-            if s + 1 < n:
-                node = np.int64(pair[(c << 8) | np.int64(buf[t0 + s + 1])])
-                if node != 0xFFFFFFFF:
-                    e = s + 2
-                    while True:
-                        lp = logp[node]
-                        if lp <= 0.0:
-                            here = lp + beta[e]
-                            totals[value[node]] += w * np.exp(a + here)
-                            b = _logaddexp(b, here)
-                        if e >= n:
-                            break
-                        nxt = np.int64(nodes[2 * node]) + np.int64(buf[t0 + e])
-                        if np.int64(nodes[2 * nxt + 1]) != node:
-                            break
-                        node = nxt
-                        e += 1
-            beta[s] = b
+            e = s + 1
+            while True:
+                p = prob[node]
+                if p > 0.0:
+                    b = p * beta[e]
+                    kb = beta_k[e]
+                    totals[value[node]] += _rescaled(a * b, ka + kb, 0)
+                    if first:
+                        acc = b
+                        kacc = kb
+                        first = False
+                    else:
+                        if kb < kacc:
+                            acc = _rescaled(acc, kacc, kb)
+                            kacc = kb
+                        acc += _rescaled(b, kb, kacc)
+                if e >= n:
+                    break
+                if e == s + 1:
+                    node = np.int64(pair[(c << 8) | np.int64(buf[t0 + e])])
+                    if node == 0xFFFFFFFF:
+                        break
+                else:
+                    nxt = np.int64(nodes[2 * node]) + np.int64(buf[t0 + e])
+                    if np.int64(nodes[2 * nxt + 1]) != node:
+                        break
+                    node = nxt
+                e += 1
+            if acc < _SMALL:
+                acc *= _BIG
+                kacc += 1
+            beta[s] = acc
+            beta_k[s] = kacc
         t0 = t1
     return likelihood

@@ -1,192 +1,331 @@
-"""Phase 6 of ``--algorithm unigram``: unigram language-model training (Kudo 2018) on the
-pieces the n-gram model cut, in place of BytePiece's single frequency cut.
+"""``--algorithm unigram``: unigram language-model training (Kudo 2018, as SentencePiece
+does it) on the raw bytes of the training chunks, without pre-tokenization, so that
+pieces cross spaces as BytePiece's do.
 
-The corpus reaches this phase as a bag of weighted texts: every piece that phase 5
-merged (kept or to re-split) with its count. Training then:
+The phases, with explicit inputs and outputs:
 
-1. seeds candidates: every substring of the bag of 2..``max_piece_length`` bytes
-   counted ``min_count`` times, ranked by count x length, the best
-   ``seed_factor`` x the largest size kept, and the 256 single bytes;
-2. re-estimates their probabilities by Viterbi EM: segment the bag with the
-   unigram model of the live pieces, count the pieces used (integers, which is
-   what the model file stores), repeat;
-3. prunes in rounds: each piece's loss is what the bag's log-likelihood loses when
-   its occurrences take their best segmentation without it; the pieces that lose
-   least go, ``shrink`` of them kept per round, re-estimating after each, down to
-   each requested size (largest first, one run for all).
+1. ``ChunkCache.fill``: texts -> the training chunks (NFC, cut as BytePiece cuts
+   them), packed once and read back for every pass: in memory while they fit the
+   allowance, else from a file in the work folder.
+2. ``seed_pieces``: a sample of the chunks -> candidates, the repeated substrings
+   of 2..``max_piece_length`` bytes that a suffix array finds (right-maximal:
+   every one a node of the suffix tree), the best ``seed_factor`` x the largest
+   size by count x length, and the 256 single bytes.
+3. ``reestimate``: chunks, pieces -> expected counts, by EM: the forward-backward
+   sums of every segmentation of every chunk under the unigram model.
+4. ``prune_round``: pieces -> the ``shrink`` share of them whose removal would cost
+   the corpus the most log-likelihood, re-estimated again; down to each requested
+   size, largest first, so that one run gives every size.
+
+Counts are expected counts; the model file stores them rounded (at least 1), and
+their log(count / total) are the scores, as in any BytePiece model.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import numpy as np
 
-from .prune import Splitter
-from .runs import Block
+from .prune import _ranges
 
-#: how many candidates the seeding keeps, per piece of the largest size
+#: candidates seeded, per piece of the largest size, and at most (the first EM pass
+#: over them costs in proportion: more compress better, with diminishing returns)
 SEED_FACTOR = 8
+SEED_MOST = 1 << 18
+#: most bytes of chunks the suffix array of the seeding is built over (an evenly spaced
+#: sample of the corpus beyond that): about 40 bytes of memory each
+SEED_SAMPLE_BYTES = 32 << 20
+#: most bytes of chunks the first EM pass reads (an evenly spaced sample beyond that):
+#: it only has to sort the many seeds into likely and unlikely ones
+FIRST_PASS_BYTES = 2 << 20
 #: the share of pieces each pruning round keeps
-SHRINK = 0.75
+SHRINK = 0.5
 #: EM iterations after seeding and after each pruning round
-EM_ITERATIONS = 2
+EM_ITERATIONS = 1
 
 
-class Bag:
-    """The corpus as weighted texts, the pieces phase 5 merged: the kept ones in memory,
-    the re-split ones as ``merge_pieces`` left them (blocks, or runs on disk when the
-    counts spilled), so that each EM pass reads the bag a block at a time."""
-
-    def __init__(self, kept: Block, resplit: list):
-        self.kept = kept
-        self.resplit = resplit
-
-    def blocks(self) -> Iterable[Block]:
-        """Every text of the bag, in blocks of ``Block`` (data, ends, counts)."""
-        from .piece_counts import resplit_blocks
-
-        yield self.kept
-        yield from resplit_blocks(self.resplit)
-
-
-def train_unigram(bag: Bag, sizes: list[int], max_piece_length: int, min_count: int,
-                  ensure_unicode: bool, workers: int, progress=None,
+def train_unigram(chunks: "ChunkCache", sizes: list[int], max_piece_length: int,
+                  min_count: int, ensure_unicode: bool, workers: int, progress=None,
                   seed_factor: int = SEED_FACTOR, shrink: float = SHRINK,
-                  em_iterations: int = EM_ITERATIONS) -> list[dict[bytes, int]]:
+                  em_iterations: int = EM_ITERATIONS,
+                  seed_bytes: int = SEED_SAMPLE_BYTES,
+                  first_bytes: int = FIRST_PASS_BYTES) -> list[dict[bytes, int]]:
     """[{piece: count}] for each size of ``sizes`` (largest first)."""
-    pieces, counts = seed_pieces(bag, max(sizes) * seed_factor, max_piece_length, min_count,
-                                 ensure_unicode)
-    splitter = Splitter(pieces, workers, progress)
-    single = splitter.lengths == 1
-    alive = np.arange(len(pieces), dtype=np.int64)
-    counts = counts.astype(np.float64)
-    alive, counts = reestimate(splitter, bag, alive, counts, single, em_iterations)
+    buf, ends = chunks.sample(seed_bytes)
+    pieces, counts = seed_pieces(buf, ends, min(max(sizes) * seed_factor, SEED_MOST),
+                                 max_piece_length, min_count, ensure_unicode)
+    del buf, ends
+    first = chunks if chunks.total <= first_bytes else Packed(*chunks.sample(first_bytes))
+    live, counts = reestimate(Pieces(pieces), counts.astype(np.float64), first, workers,
+                              progress, 1, max(sizes) - 3)
     final = []
     for size in sizes:
         limit = size - 3
-        while len(alive) > limit:
-            keep = max(limit, int(len(alive) * shrink))
-            alive, counts = prune_round(splitter, alive, counts, single, keep)
-            alive, counts = reestimate(splitter, bag, alive, counts, single, em_iterations)
+        while len(live) > limit:
+            keep = max(limit, int(len(live) * shrink))
+            live, counts = prune_round(live, counts, keep)
+            live, counts = reestimate(live, counts, chunks, workers, progress,
+                                      em_iterations, limit)
         whole = np.maximum(np.rint(counts), 1).astype(np.int64)
-        final.append(dict(zip([pieces[i] for i in alive.tolist()], whole.tolist())))
+        final.append(dict(zip(live.pieces, whole.tolist())))
     return final
 
 
-def seed_pieces(bag: Bag, most: int, max_piece_length: int, min_count: int,
-                ensure_unicode: bool) -> tuple[list[bytes], np.ndarray]:
-    """The candidates: the 256 single bytes (count at least 1), then at most ``most``
-    longer substrings of the bag counted ``min_count`` times, the best by count x length."""
-    from .._kernels import lm, read_only
-    from .._kernels.unigram import count_substrings, substring_bytes
+# -- phase 1: the chunks, packed once ------------------------------------------------
 
-    table = list(lm.new_piece_table(1 << 16))
-    kept = bag.kept
-    for lo, hi in _groups(kept.ends, 1 << 15):
-        part = kept.take(lo, hi)
-        extra, extra_bytes = substring_bytes(part.ends, max_piece_length)
-        table[:3] = lm.reserve_pieces(*table, extra, extra_bytes)
-        table[3:] = count_substrings(read_only(part.data), part.ends, part.counts,
-                                     max_piece_length, ensure_unicode, *table)
-    slots, entries, arena, n, used = table
-    starts, lengths, counts = (entries[k:3 * n:3] for k in range(3))
+class ChunkCache:
+    """The training chunks as packed batches (buf uint8, ends int64): in memory up to
+    ``allowance`` bytes, the rest appended to one file of the work folder."""
+
+    def __init__(self, allowance: int, workdirs):
+        self.allowance = allowance
+        self.workdirs = workdirs
+        self.memory: list[tuple[np.ndarray, np.ndarray]] = []
+        self.held = 0
+        self.path: str | None = None
+        self.index: list[tuple[int, int, int]] = []  # (offset, bytes, chunks) per batch
+        self.total = 0
+
+    def fill(self, texts, isolate_digits: bool, batch_chars: int, progress=None) -> int:
+        """Read and pack ``texts``; returns the bytes of text."""
+        from .batches import batches
+
+        for buf, ends, _ in batches(texts, isolate_digits, batch_chars, 0, progress):
+            if not len(buf):
+                continue
+            self.total += len(buf)
+            if self.path is None and self.held + buf.nbytes + ends.nbytes <= self.allowance:
+                self.memory.append((buf, ends))
+                self.held += buf.nbytes + ends.nbytes
+            else:
+                self._append(buf, ends)
+        return self.total
+
+    def _append(self, buf: np.ndarray, ends: np.ndarray) -> None:
+        workdir = self.workdirs.get()
+        if self.path is None:
+            self.path = workdir.new_path("chunks")
+        offset = self.index[-1][0] + self.index[-1][1] + 8 * self.index[-1][2] \
+            if self.index else 0
+        try:
+            with open(self.path, "ab") as f:
+                f.write(buf.tobytes())
+                f.write(ends.astype(np.int64).tobytes())
+        except OSError as e:
+            raise workdir.disk_error(e, "cannot write the training chunks") from None
+        self.index.append((offset, len(buf), len(ends)))
+        self.workdirs.note_disk()
+
+    def __len__(self) -> int:
+        return len(self.memory) + len(self.index)
+
+    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch ``k`` (in the order read)."""
+        if k < len(self.memory):
+            return self.memory[k]
+        offset, size, n = self.index[k - len(self.memory)]
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            buf = np.frombuffer(f.read(size), np.uint8)
+            ends = np.frombuffer(f.read(8 * n), np.int64)
+        return buf, ends
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for k in range(len(self)):
+            yield self.batch(k)
+
+    def sample(self, most_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batches at an even stride through the corpus, about ``most_bytes`` of them (at
+        least one), as one (buf, ends)."""
+        n = len(self)
+        if n == 0:
+            return np.zeros(0, np.uint8), np.zeros(0, np.int64)
+        take = max(1, min(n, round(most_bytes * n / max(self.total, 1))))
+        bufs, ends, offset = [], [], 0
+        for k in sorted({i * n // take for i in range(take)}):
+            buf, e = self.batch(k)
+            bufs.append(buf)
+            ends.append(e + offset)
+            offset += len(buf)
+        return np.concatenate(bufs), np.concatenate(ends)
+
+
+class Packed:
+    """Chunks already packed in one (buf, ends), read as ChunkCache's are."""
+
+    def __init__(self, buf: np.ndarray, ends: np.ndarray):
+        self.buf, self.ends = buf, ends
+        self.total = len(buf)
+
+    def batches(self):
+        from ..trainer import BATCH_CHARS
+
+        for lo, hi in _ranges(self.ends, max(1, len(self.buf) // BATCH_CHARS)):
+            b0 = int(self.ends[lo - 1]) if lo else 0
+            yield self.buf[b0:int(self.ends[hi - 1])], self.ends[lo:hi] - b0
+
+
+# -- phase 2: seeding --------------------------------------------------------------
+
+def seed_pieces(buf: np.ndarray, ends: np.ndarray, most: int, max_piece_length: int,
+                min_count: int, ensure_unicode: bool) -> tuple[list[bytes], np.ndarray]:
+    """The candidates: the 256 single bytes (counted in ``buf``, at least 1), then at most
+    ``most`` repeated substrings counted ``min_count`` times, the best by count x length."""
+    starts, lengths, counts = repeated_substrings(buf, ends, max_piece_length,
+                                                  ensure_unicode)
     frequent = np.flatnonzero(counts >= min_count)
-    score = counts[frequent] * lengths[frequent]
-    # best score first; ties by count, then by the bytes (below), for determinism
-    order = np.lexsort((-counts[frequent], -score))
-    chosen = frequent[order[:most]]
-    data = arena[:used].tobytes()
-    longer = sorted(zip((data[s:s + k] for s, k in zip(starts[chosen].tolist(),
-                                                        lengths[chosen].tolist())),
-                        counts[chosen].tolist()))
-    del table, slots, entries, arena, data
-    byte_counts = np.zeros(256, np.int64)
-    for block in bag.blocks():
-        lengths = np.diff(block.ends, prepend=0)
-        byte_counts += np.bincount(block.data, weights=np.repeat(block.counts, lengths),
-                                   minlength=256).astype(np.int64)
-    pieces = [bytes([b]) for b in range(256)] + [p for p, _ in longer]
-    return pieces, np.concatenate([np.maximum(byte_counts, 1),
-                                   np.array([c for _, c in longer], np.int64)])
+    # best count x length first, then count, then place (deterministic)
+    rank = (counts[frequent] * lengths[frequent]) << 23 | np.minimum(counts[frequent],
+                                                                      (1 << 23) - 1)
+    if len(frequent) > most:
+        top = np.argpartition(-rank, most - 1)[:most]
+        frequent, rank = frequent[top], rank[top]
+    chosen = frequent[np.argsort(-rank, kind="stable")]
+    data = buf.tobytes()
+    longer = [data[s:s + k] for s, k in zip(starts[chosen].tolist(), lengths[chosen].tolist())]
+    byte_counts = np.bincount(buf, minlength=256).astype(np.int64)
+    return [bytes([b]) for b in range(256)] + longer, \
+        np.concatenate([np.maximum(byte_counts, 1), counts[chosen]])
 
 
-def reestimate(splitter: Splitter, bag: Bag, alive, counts, single, iterations: int):
-    """EM: ``iterations`` times, the pieces' expected counts in the bag under the unigram
-    model of ``counts``; pieces expected less than half a time go (single bytes stay)."""
+def repeated_substrings(buf: np.ndarray, ends: np.ndarray, depth: int,
+                        ensure_unicode: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, lengths, counts): the right-maximal substrings of 2..``depth`` bytes that
+    occur twice or more, none crossing a chunk's end (``_kernels.suffixes``)."""
+    from .._kernels import read_only
+    from .._kernels import suffixes as sx
+
+    if not len(buf):
+        return (np.zeros(0, np.int64),) * 3
+    buf = read_only(buf)
+    limit = sx.chunk_ends_of(len(buf), ends)
+    keys = sx.first_keys(buf, limit)
+    order = np.argsort(keys)
+    ranks, head = sx.first_ranks(order, keys)
+    del keys
+    step = 7  # bytes the order is right for so far; doubled per round (prefix doubling)
+    while step < depth:
+        slots = sx.unresolved(head)  # only groups of equal prefixes need sorting again
+        if not len(slots):
+            break
+        keys = sx.doubled_keys(order, slots, ranks, limit, step)
+        sx.refine(order, slots, keys, np.argsort(keys), ranks, head)
+        step *= 2
+    del ranks, head
+    if ensure_unicode:
+        order = order[(buf[order] & 0xC0) != 0x80]
+    lcp = sx.common_prefixes(buf, limit, order, depth)
+    return sx.repeated_substrings(buf, limit, order, lcp, ensure_unicode)
+
+
+# -- phases 3 and 4: EM and pruning ------------------------------------------------------
+
+class Pieces:
+    """The live pieces compiled for the kernels: a trie over them alone (the walk never
+    wanders down the paths of pruned ones), and each piece's slot in it."""
+
+    def __init__(self, pieces: list[bytes]):
+        from ..trie import PieceTrie
+
+        n = len(pieces)
+        self.pieces = pieces
+        self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n),
+                                   automaton=False)
+        terminal = np.flatnonzero(self.trie.value >= 0)
+        self.slot = np.empty(n, np.int64)
+        self.slot[self.trie.value[terminal]] = terminal
+        self.single = np.fromiter(map(len, pieces), np.int64, n) == 1
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def subset(self, which: np.ndarray) -> "Pieces":
+        """The pieces ``which`` (ascending indices), compiled anew."""
+        return Pieces([self.pieces[i] for i in which.tolist()])
+
+    def log_probabilities(self, counts: np.ndarray) -> np.ndarray:
+        """log(count / total) of each piece at its trie slot; +inf where none ends."""
+        logp = np.full(len(self.trie.logp), np.inf)
+        logp[self.slot] = np.log(counts) - np.log(counts.sum())
+        return logp
+
+    def expected(self, counts, chunks: ChunkCache, workers: int) -> tuple[np.ndarray, float]:
+        """(expected count of each piece in the chunks under the unigram model of
+        ``counts``, the chunks' log-likelihood), on ``workers`` threads."""
+        from .._kernels import read_only
+        from .._kernels.unigram import expected_counts
+
+        trie = self.trie
+        prob = np.zeros(len(trie.logp))
+        prob[self.slot] = counts / counts.sum()
+        totals = [np.zeros(len(self.pieces), np.float64) for _ in range(workers)]
+
+        def run(k, buf, ends):
+            return expected_counts(buf, ends, trie.nodes, trie.value, prob, trie.pair,
+                                   totals[k])
+
+        likelihood = 0.0
+        with ThreadPoolExecutor(workers) as pool:
+            for buf, ends in chunks.batches():
+                parts = []
+                for lo, hi in _ranges(ends, workers):
+                    b0 = int(ends[lo - 1]) if lo else 0
+                    parts.append((read_only(buf[b0:int(ends[hi - 1])]), ends[lo:hi] - b0))
+                likelihood += sum(pool.map(run, range(len(parts)), *zip(*parts)))
+        return sum(totals), likelihood
+
+    def loss(self, counts) -> np.ndarray:
+        """float64 per piece: count x (log p(piece) - log p(its best segmentation without
+        it)), what the corpus's log-likelihood loses without it; +inf for single bytes."""
+        from .._kernels import read_only
+        from .._kernels.unigram import alternatives
+
+        logp = self.log_probabilities(counts)
+        buf = np.frombuffer(b"".join(self.pieces), np.uint8)
+        ends = np.cumsum(np.fromiter(map(len, self.pieces), np.int64, len(self.pieces)))
+        alt, _ = alternatives(read_only(buf), ends, self.trie.nodes, logp, self.trie.pair)
+        loss = counts * (logp[self.slot] - alt)
+        loss[self.single] = np.inf
+        return loss
+
+
+def reestimate(live: Pieces, counts, chunks: ChunkCache, workers: int, progress,
+               iterations: int, floor: int = 0) -> tuple[Pieces, np.ndarray]:
+    """EM: ``iterations`` times, the pieces' expected counts under the unigram model of
+    ``counts``. Pieces expected less than half a time go, unless that would leave fewer
+    than ``floor`` (then the most expected of them stay); single bytes stay."""
     for _ in range(iterations):
-        counts, likelihood = expected(splitter, bag, alive, counts)
-        if splitter.progress is not None:
-            splitter.progress.update(1)
-        keep = (counts >= 0.5) | single[alive]
-        alive, counts = alive[keep], np.maximum(counts[keep], 0.5)
-    return alive, counts
+        counts, _ = live.expected(counts, chunks, workers)
+        if progress is not None:
+            progress.update(1)
+        keep = (counts >= 0.5) | live.single
+        short = floor - int(keep.sum())
+        if short > 0:
+            rest = np.flatnonzero(~keep)
+            keep[rest[np.lexsort((rest, -counts[rest]))[:short]]] = True
+        counts = np.maximum(counts[keep], 0.5)
+        if not keep.all():
+            live = live.subset(np.flatnonzero(keep))
+    return live, counts
 
 
-def log_probabilities(splitter: Splitter, alive, counts) -> np.ndarray:
-    """log(count / total) of the pieces ``alive`` per trie slot; +inf elsewhere (no live
-    piece ends there)."""
-    logp = np.full(len(splitter.trie.logp), np.inf)
-    logp[splitter.slot[alive]] = np.log(counts) - np.log(counts.sum())
-    return logp
+def prune_round(live: Pieces, counts, keep: int) -> tuple[Pieces, np.ndarray]:
+    """The ``keep`` pieces whose removal loses the most log-likelihood (single bytes
+    always kept), in their order, with their counts."""
+    loss = live.loss(counts)
+    top = np.sort(np.lexsort((np.arange(len(loss)), -loss))[:keep])
+    return live.subset(top), counts[top]
 
 
-def expected(splitter: Splitter, bag: Bag, alive, counts):
-    """(expected count of each piece of ``alive`` in the bag, the bag's log-likelihood)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .._kernels import read_only
-    from .._kernels.unigram import expected_counts
-    from .prune import _ranges
-
-    logp = log_probabilities(splitter, alive, counts)
-    trie = splitter.trie
-    totals = [np.zeros(len(splitter.pieces), np.float64) for _ in range(splitter.workers)]
-    likelihood = 0.0
-
-    def run(k, part):
-        return expected_counts(read_only(part.data), part.ends, read_only(part.counts),
-                               trie.nodes, trie.value, logp, trie.pair, totals[k])
-
-    with ThreadPoolExecutor(splitter.workers) as pool:
-        for block in bag.blocks():
-            parts = [block.take(lo, hi) for lo, hi in _ranges(block.ends, splitter.workers)]
-            likelihood += sum(pool.map(run, range(len(parts)), parts))
-    return sum(totals)[alive], likelihood
+def chunk_allowance(budget: int) -> int:
+    """Bytes of packed chunks held in memory: half the budget (the rest is for the
+    seeding's suffix array, ``seed_sample_bytes``, and the tries)."""
+    return budget // 2
 
 
-def prune_round(splitter: Splitter, alive, counts, single, keep: int):
-    """The ``keep`` pieces of ``alive`` whose removal loses the most log-likelihood (single
-    bytes always kept), with their counts."""
-    loss = piece_loss(splitter, alive, counts)
-    loss[single[alive]] = np.inf
-    ranked = np.lexsort((alive, -loss))  # most loss first; ties by piece order
-    top = np.sort(ranked[:keep])
-    return alive[top], counts[top]
-
-
-def piece_loss(splitter: Splitter, alive, counts) -> np.ndarray:
-    """float64 per piece of ``alive``: count x (log p(piece) - log p(its best segmentation
-    without it)), the log-likelihood the bag loses without it (+inf if nothing else fits)."""
-    from .._kernels import read_only
-    from .._kernels.unigram import alternatives
-
-    logp = log_probabilities(splitter, alive, counts)
-    buf, ends = splitter.texts(alive)
-    trie = splitter.trie
-    alt, _ = alternatives(read_only(buf), ends, trie.nodes, logp, trie.pair)
-    own = logp[splitter.slot[alive]]
-    return counts * (own - alt)
-
-
-def _groups(ends: np.ndarray, most_bytes: int) -> list[tuple[int, int]]:
-    """Ranges of texts of about ``most_bytes`` bytes each (at least one text each)."""
-    out, lo = [], 0
-    n = len(ends)
-    while lo < n:
-        b0 = int(ends[lo - 1]) if lo else 0
-        hi = int(np.searchsorted(ends, b0 + most_bytes, side="right"))
-        hi = max(hi, lo + 1)
-        out.append((lo, min(hi, n)))
-        lo = min(hi, n)
-    return out
+def seed_sample_bytes(budget: int) -> int:
+    """Bytes of chunks the seeding's suffix array may cover: its arrays take about 60
+    bytes per byte at their peak, beside the chunks held in memory."""
+    return max(1 << 20, min(SEED_SAMPLE_BYTES, budget // 160))
