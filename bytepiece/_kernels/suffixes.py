@@ -13,8 +13,8 @@ from ._jit import kernel
 
 @kernel
 def chunk_ends_of(buf_len, ends):
-    """int64[buf_len]: the end of the chunk holding each byte."""
-    out = np.empty(buf_len, np.int64)
+    """int32[buf_len]: the end of the chunk holding each byte (buffers of less than 2 GB)."""
+    out = np.empty(buf_len, np.int32)
     t0 = 0
     for t in range(ends.shape[0]):
         for i in range(t0, ends[t]):
@@ -45,7 +45,7 @@ def first_ranks(order, keys):
     first entry plus 1, so that 0 can stand for "past the end"; head per slot, whether
     it starts a group)."""
     n = order.shape[0]
-    ranks = np.empty(n, np.int64)
+    ranks = np.empty(n, np.int32)
     head = np.zeros(n, np.bool_)
     first = 0
     for k in range(n):

@@ -79,6 +79,10 @@ def alternatives(buf, ends, nodes, logp, pair):
 #: long chunk's tiny probabilities neither underflow nor cost an exp/log per edge.
 _BIG = 2.0 ** 300
 _SMALL = 2.0 ** -300
+#: Expected counts are summed in fixed point, units of 2**-24 of an occurrence: integer
+#: sums do not depend on the order of the terms, so neither on how the chunks were
+#: split between threads.
+UNIT = 2.0 ** 24
 
 
 @kernel
@@ -97,7 +101,8 @@ def _rescaled(x, k_from, k_to):
 def expected_counts(buf, ends, nodes, value, prob, pair, totals):
     """totals[piece] += the expected number of times each text's segmentation uses the
     piece, over all its segmentations weighted by the product of their pieces'
-    probabilities (forward-backward); returns the texts' log-likelihood.
+    probabilities (forward-backward), in int64 units of 1/UNIT; returns the texts'
+    log-likelihood.
 
     ``prob[slot]`` is the probability of the piece ending at a trie slot (0 where no
     live piece ends) and ``value[slot]`` its index; every single byte must be live.
@@ -177,7 +182,7 @@ def expected_counts(buf, ends, nodes, value, prob, pair, totals):
                 if p > 0.0:
                     b = p * beta[e]
                     kb = beta_k[e]
-                    totals[value[node]] += _rescaled(a * b, ka + kb, 0)
+                    totals[value[node]] += np.int64(_rescaled(a * b, ka + kb, 0) * UNIT + 0.5)
                     if first:
                         acc = b
                         kacc = kb

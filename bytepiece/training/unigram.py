@@ -24,6 +24,7 @@ their log(count / total) are the scores, as in any BytePiece model.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -35,8 +36,8 @@ from .prune import _ranges
 SEED_FACTOR = 8
 SEED_MOST = 1 << 18
 #: most bytes of chunks the suffix array of the seeding is built over (an evenly spaced
-#: sample of the corpus beyond that): about 40 bytes of memory each
-SEED_SAMPLE_BYTES = 32 << 20
+#: sample of the corpus beyond that): about 40 bytes of memory each at the peak
+SEED_SAMPLE_BYTES = 16 << 20
 #: most bytes of chunks the first EM pass reads (an evenly spaced sample beyond that):
 #: it only has to sort the many seeds into likely and unlikely ones
 FIRST_PASS_BYTES = 2 << 20
@@ -46,28 +47,49 @@ SHRINK = 0.5
 EM_ITERATIONS = 1
 
 
+@dataclass(frozen=True)
+class Choices:
+    """The algorithm's knobs (``benchmarks/unigram_choices.py`` measures them)."""
+
+    #: candidates seeded per piece of the largest size (at most SEED_MOST)
+    seed_factor: int = SEED_FACTOR
+    #: longest seed in bytes (None: max_piece_length); 6 seeds n-grams only
+    seed_length: int | None = None
+    #: the share of pieces each pruning round keeps
+    shrink: float = SHRINK
+    #: EM iterations after each pruning round
+    em_iterations: int = EM_ITERATIONS
+    #: rank pieces for pruning by "probability" or by "loss" (of log-likelihood)
+    prune_by: str = "probability"
+    #: rank pieces for the last cut to each size by "probability" or by "loss"
+    final_cut: str = "probability"
+    #: most bytes the first EM pass reads
+    first_bytes: int = FIRST_PASS_BYTES
+
+
 def train_unigram(chunks: "ChunkCache", sizes: list[int], max_piece_length: int,
                   min_count: int, ensure_unicode: bool, workers: int, progress=None,
-                  seed_factor: int = SEED_FACTOR, shrink: float = SHRINK,
-                  em_iterations: int = EM_ITERATIONS,
                   seed_bytes: int = SEED_SAMPLE_BYTES,
-                  first_bytes: int = FIRST_PASS_BYTES) -> list[dict[bytes, int]]:
+                  choices: Choices = Choices()) -> list[dict[bytes, int]]:
     """[{piece: count}] for each size of ``sizes`` (largest first)."""
     buf, ends = chunks.sample(seed_bytes)
-    pieces, counts = seed_pieces(buf, ends, min(max(sizes) * seed_factor, SEED_MOST),
-                                 max_piece_length, min_count, ensure_unicode)
+    pieces, counts = seed_pieces(buf, ends, min(max(sizes) * choices.seed_factor, SEED_MOST),
+                                 choices.seed_length or max_piece_length, min_count,
+                                 ensure_unicode)
     del buf, ends
-    first = chunks if chunks.total <= first_bytes else Packed(*chunks.sample(first_bytes))
+    first = chunks if chunks.total <= choices.first_bytes else \
+        Packed(*chunks.sample(choices.first_bytes))
     live, counts = reestimate(Pieces(pieces), counts.astype(np.float64), first, workers,
                               progress, 1, max(sizes) - 3)
     final = []
     for size in sizes:
         limit = size - 3
         while len(live) > limit:
-            keep = max(limit, int(len(live) * shrink))
-            live, counts = prune_round(live, counts, keep)
+            keep = max(limit, int(len(live) * choices.shrink))
+            by = choices.final_cut if keep == limit else choices.prune_by
+            live, counts = prune_round(live, counts, keep, by)
             live, counts = reestimate(live, counts, chunks, workers, progress,
-                                      em_iterations, limit)
+                                      choices.em_iterations, limit)
         whole = np.maximum(np.rint(counts), 1).astype(np.int64)
         final.append(dict(zip(live.pieces, whole.tolist())))
     return final
@@ -255,12 +277,12 @@ class Pieces:
         """(expected count of each piece in the chunks under the unigram model of
         ``counts``, the chunks' log-likelihood), on ``workers`` threads."""
         from .._kernels import read_only
-        from .._kernels.unigram import expected_counts
+        from .._kernels.unigram import UNIT, expected_counts
 
         trie = self.trie
         prob = np.zeros(len(trie.logp))
         prob[self.slot] = counts / counts.sum()
-        totals = [np.zeros(len(self.pieces), np.float64) for _ in range(workers)]
+        totals = [np.zeros(len(self.pieces), np.int64) for _ in range(workers)]
 
         def run(k, buf, ends):
             return expected_counts(buf, ends, trie.nodes, trie.value, prob, trie.pair,
@@ -274,7 +296,7 @@ class Pieces:
                     b0 = int(ends[lo - 1]) if lo else 0
                     parts.append((read_only(buf[b0:int(ends[hi - 1])]), ends[lo:hi] - b0))
                 likelihood += sum(pool.map(run, range(len(parts)), *zip(*parts)))
-        return sum(totals), likelihood
+        return sum(totals) / UNIT, likelihood
 
     def loss(self, counts) -> np.ndarray:
         """float64 per piece: count x (log p(piece) - log p(its best segmentation without
@@ -311,21 +333,27 @@ def reestimate(live: Pieces, counts, chunks: ChunkCache, workers: int, progress,
     return live, counts
 
 
-def prune_round(live: Pieces, counts, keep: int) -> tuple[Pieces, np.ndarray]:
-    """The ``keep`` pieces whose removal loses the most log-likelihood (single bytes
-    always kept), in their order, with their counts."""
-    loss = live.loss(counts)
+def prune_round(live: Pieces, counts, keep: int, by: str = "loss"
+                ) -> tuple[Pieces, np.ndarray]:
+    """The ``keep`` pieces whose removal loses the most log-likelihood (``by`` "loss") or
+    the most probable (``by`` "probability"), single bytes always kept, in their
+    order, with their counts."""
+    if by == "loss":
+        loss = live.loss(counts)
+    else:
+        loss = np.where(live.single, np.inf, counts)
     top = np.sort(np.lexsort((np.arange(len(loss)), -loss))[:keep])
     return live.subset(top), counts[top]
 
 
 def chunk_allowance(budget: int) -> int:
-    """Bytes of packed chunks held in memory: half the budget (the rest is for the
-    seeding's suffix array, ``seed_sample_bytes``, and the tries)."""
-    return budget // 2
+    """Bytes of packed chunks held in memory: a quarter of the budget (the seeding's
+    suffix array, ``seed_sample_bytes``, and the tries take most of the rest)."""
+    return budget // 4
 
 
 def seed_sample_bytes(budget: int) -> int:
-    """Bytes of chunks the seeding's suffix array may cover: its arrays take about 60
-    bytes per byte at their peak, beside the chunks held in memory."""
-    return max(1 << 20, min(SEED_SAMPLE_BYTES, budget // 160))
+    """Bytes of chunks the seeding's suffix array covers: SEED_SAMPLE_BYTES, less when
+    the budget is under 96 times that (at least 1 MB). The model depends on the sample,
+    so on the budget only below that."""
+    return max(1 << 20, min(SEED_SAMPLE_BYTES, budget // 96))
