@@ -248,6 +248,7 @@ class Trainer:
             self.total_bytes = chunks.fill(texts, self.isolate_digits, BATCH_CHARS, progress)
         finally:
             progress.close()
+        self.spills["chunks"] = chunks.spilled
         self.timings["read chunks"] = time.perf_counter() - t
         t = time.perf_counter()
         progress = Progress("Unigram EM", None, unit=" passes")

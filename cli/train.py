@@ -132,7 +132,7 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
           --special-tokens '<|im_start|>,<|im_end|>,<|endoftext|>'
     """
     from bytepiece import BytePieceError, Trainer
-    from bytepiece._kernels.precompile import TRAIN_KERNELS
+    from bytepiece._kernels.precompile import TRAIN_KERNELS, UNIGRAM_KERNELS
 
     specials = special_tokens.split(",") if special_tokens is not None else []
     if "-" in corpus:
@@ -161,7 +161,8 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     start = time.perf_counter()
     announce("training")
     try:
-        with compile_ahead(TRAIN_KERNELS if cluster is None else []):
+        kernels = UNIGRAM_KERNELS if algorithm == "unigram" else TRAIN_KERNELS
+        with compile_ahead(kernels if cluster is None else []):
             trainer.train(texts, workers=workers or os.cpu_count() or 1, max_memory=max_memory,
                           tmp_dir=tmp_dir, cluster=cluster)
     except BytePieceError as e:
@@ -222,6 +223,12 @@ def _summary(trainer, paths, texts, elapsed, workers):
                   f"{format_size(peak)}; pruning: re-split tasks "
                   f"{stats.seconds.get('re-split tasks', 0):.1f}s, cut to sizes here "
                   f"{stats.seconds.get('cut to sizes', 0):.1f}s\n")
+    elif trainer.algorithm == "unigram":
+        spilled = trainer.spills.get("chunks", 0)
+        where = (f"{spilled} batches of chunks spilled, {format_size(trainer.temp_disk)} of "
+                 f"temporary disk at most") if spilled else "the chunks held in memory"
+        err.write(f"memory budget {format_size(trainer.memory_budget)}, peak memory "
+                  f"{format_size(peak)}, {where}\n")
     else:
         spills = trainer.spills.get("ngrams", 0) + trainer.spills.get("pieces", 0)
         disk = f", {format_size(trainer.temp_disk)} of temporary disk at most" if spills else ""

@@ -38,6 +38,8 @@ text = open(corpus, "rb").read()[:400_000]
 open(f"{folder}/c.txt", "wb").write(text)
 open(f"{folder}/long.txt", "wb").write(text.replace(b"\n", b" ")[:300_000] + b"\n")
 runs = [["train", f"{folder}/c.txt", "-o", f"{folder}/m.json", "--vocab-size", "600", "-q"],
+        ["train", f"{folder}/c.txt", "-o", f"{folder}/u.json", "--vocab-size", "600", "-q",
+         "--algorithm", "unigram"],
         ["encode", "-m", f"{folder}/m.json", f"{folder}/c.txt", "-o", f"{folder}/ids.txt"],
         ["encode", "-m", f"{folder}/m.json", f"{folder}/c.txt", "--alpha", "0.1", "--seed", "1",
          "-o", f"{folder}/sampled.txt"],
@@ -104,7 +106,8 @@ def test_callers_pass_only_the_listed_argument_types(tmp_path):
         listed.setdefault(name, set()).add(str(numba_types(args)))
     used = {name: sigs for name, sigs in seen.items() if name in SIGNATURES and sigs}
     assert {"ngrams.count_slices", "lm.count_pieces", "viterbi.segment",
-            "best_path.segment_best", "text_io.parse_id_lines"} <= set(used)
+            "best_path.segment_best", "text_io.parse_id_lines", "suffixes.refine",
+            "unigram.expected_counts"} <= set(used)
     for name, sigs in used.items():
         assert set(sigs) <= listed[name], name
 

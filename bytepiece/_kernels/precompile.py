@@ -33,6 +33,18 @@ SIGNATURES: dict[str, list[str]] = {
     "runs.table_pieces": ["i8[::1], u1[::1], i8"],
     "runs.piece_keys": ["u1[::1]ro, i8[::1]"],
     "runs.sum_sorted_pieces": ["u8[::1]ro, i8[::1]ro, i8[::1]ro, u1[::1]ro, i8[::1]ro"],
+    # unigram training: the seeding's suffix array, EM, pruning by loss
+    "suffixes.chunk_ends_of": ["i8, i8[::1]"],
+    "suffixes.first_keys": ["u1[::1]ro, i4[::1]"],
+    "suffixes.first_ranks": ["i8[::1], u8[::1]"],
+    "suffixes.unresolved": ["b1[::1]"],
+    "suffixes.doubled_keys": ["i8[::1], i8[::1], i4[::1], i4[::1], i8"],
+    "suffixes.refine": ["i8[::1], i8[::1], u8[::1], i8[::1], i4[::1], b1[::1]"],
+    "suffixes.common_prefixes": ["u1[::1]ro, i4[::1], i8[::1], i8"],
+    "suffixes.repeated_substrings": ["u1[::1]ro, i4[::1], i8[::1], i8[::1], b1"],
+    "unigram.expected_counts": ["u1[::1]ro, i8[::1], u4[::1], i4[::1], f8[::1], u4[::1], "
+                                "i8[::1]"],
+    "unigram.alternatives": ["u1[::1]ro, i8[::1], u4[::1], f8[::1], u4[::1]"],
     # models: the trie and the automaton
     "trie.build_double_array": ["u1[::1]ro, i8[::1]"],
     "viterbi.pair_table": ["u4[::1]"],
@@ -63,6 +75,11 @@ TRAIN_KERNELS = ["ngrams.count_slices", "ngrams.kept_ngrams_block", "ngrams.buil
                  "lm.count_pieces", "runs.table_pieces", "runs.piece_keys",
                  "runs.sum_sorted_pieces", "lm.gather", "trie.build_double_array",
                  "viterbi.segment", "viterbi.pair_table", "lm.add_weighted"]
+#: The kernels a first ``train --algorithm unigram`` reaches, in order.
+UNIGRAM_KERNELS = ["suffixes.chunk_ends_of", "suffixes.first_keys", "suffixes.first_ranks",
+                   "suffixes.unresolved", "suffixes.doubled_keys", "suffixes.refine",
+                   "suffixes.common_prefixes", "suffixes.repeated_substrings",
+                   "trie.build_double_array", "viterbi.pair_table", "unigram.expected_counts"]
 #: The types the automaton's candidate lengths and ids can have (``trie.unsigned_type``;
 #: a model has at least 259 ids).
 _CANDIDATE_TYPES = {"len": ("u1", "u2", "u4"), "id": ("u2", "u4")}

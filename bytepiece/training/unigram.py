@@ -143,6 +143,11 @@ class ChunkCache:
     def __len__(self) -> int:
         return len(self.memory) + len(self.index)
 
+    @property
+    def spilled(self) -> int:
+        """Batches written to the work folder."""
+        return len(self.index)
+
     def batch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``k`` (in the order read)."""
         if k < len(self.memory):
