@@ -2,9 +2,10 @@
 
 For each corpus (corpora/zh, en, code, mixed) and each vocabulary size (8000, 16000,
 32000, 64000), bytepiece (its default algorithm and --algorithm unigram), SentencePiece
-unigram and BPE (lossless settings) and Hugging Face tokenizers' byte-level BPE are trained on a part of the corpus (about --train-mb
-MB) and measured on another, held-out part: UTF-8 bytes of the original text over the
-number of tokens, and whether decoding gives the text back. Each system gets the same
+unigram and BPE (lossless settings) and Hugging Face tokenizers' byte-level BPE are
+trained on a part of the corpus (about --train-mb MB) and measured on another, held-out
+part: UTF-8 bytes of the original text over the number of tokens, and whether decoding
+gives the text back. Each system gets the same
 text on a corpus; zh, at 1.8 MB, gives less than --train-mb. A few MB do not hold 64000
 pieces worth keeping for every trainer: the table says which vocabulary each reached.
 
@@ -379,6 +380,15 @@ def time_ratios(runs: dict, corpora: list[str], vocab_sizes: list[int]) -> dict[
     return out
 
 
+def cells(n: int) -> str:
+    """``n`` cell or cells.
+
+    >>> cells(1), cells(4)
+    ('1 cell', '4 cells')
+    """
+    return f"{n} cell" + "s" * (n != 1)
+
+
 def mark(met: bool | None) -> str:
     """A cell's verdict: yes, no, or – when it is not measured or not required."""
     return "–" if met is None else "yes" if met else "no"
@@ -422,17 +432,17 @@ def targets_summary(runs: dict, corpora: list[str], vocab_sizes: list[int]) -> l
     worst = max((x["ratio"] for x in timed), default=None)
     lines = [
         f"- bytes/token at least the best peer's in every cell: "
-        f"{sum(x['met'] for x in judged)} of {len(judged)} cells"
+        f"{sum(x['met'] for x in judged)} of {cells(len(judged))}"
         + (f" ({len(keys) - len(judged)} without a peer's figure)" if len(judged) < len(keys)
            else "") + ": " + verdict(all(x["met"] for x in judged) if judged else None),
         f"- on average at least {MARGIN_TARGET:g}% above the best peer: "
-        + (f"{avg:+.1f}% over {sum(x['margin'] is not None for x in comp)} cells: "
+        + (f"{avg:+.1f}% over {cells(sum(x['margin'] is not None for x in comp))}: "
            + verdict(avg >= MARGIN_TARGET) if avg is not None else verdict(None)),
         f"- vocabulary at least {VOCAB_SHARE:.0%} of the size where a BPE peer reached it: "
-        f"{sum(x['met'] for x in vocab)} of {len(vocab)} cells: "
+        f"{sum(x['met'] for x in vocab)} of {cells(len(vocab))}: "
         + verdict(all(x["met"] for x in vocab) if vocab else None),
         f"- training time at most {TIME_TARGET:g}x bytepiece's (default algorithm): "
-        + (f"{sum(x['met'] for x in timed)} of {len(timed)} cells, at most {worst:.2f}x; "
+        + (f"{sum(x['met'] for x in timed)} of {cells(len(timed))}, at most {worst:.2f}x; "
            f"summed over the sizes: {per_corpus}: "
            + verdict(all(x["met"] for x in timed)) if timed else verdict(None)),
     ]
@@ -513,9 +523,12 @@ def render(args, info: dict, runs: dict) -> str:
     if (BENCH, args.bench_vocab_size) in runs:
         size, part = args.bench_vocab_size, info["sizes"][BENCH]
         lines += [""] * bool(lines) + [f"## The benchmark corpus at {size} pieces", "",
-                  f"`{info['bench_corpus']}` (see corpora/README.md), split as above: "
-                  f"{part['train'] / MB:.2f} MB trained on (about {args.bench_mb:g} MB asked), "
-                  f"{part['test'] / MB:.2f} MB of held-out blocks measured; {size} pieces.", ""]
+                  f"`{info['bench_corpus']}` (see corpora/README.md), split as the corpora "
+                  f"are (blocks of about {BLOCK_BYTES // 1024} KB, every {HOLDOUT_EVERY}th held "
+                  f"out): {part['train'] / MB:.2f} MB trained on (about {args.bench_mb:g} MB "
+                  f"asked), {part['test'] / MB:.2f} MB of held-out blocks measured; {size} "
+                  f"pieces; bytes per token on the held-out text, wall seconds of each "
+                  f"trainer's process.", ""]
         lines += bench_table(runs[BENCH, size], BENCH, size)
         lines += ["", *targets_section(runs, [BENCH], [size])]
     notes = sorted({f"- {c}, {v}, {PEERS[k]}: {r.reason}" for (c, v), results in runs.items()

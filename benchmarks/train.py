@@ -121,10 +121,10 @@ def parse_args(argv=None):
                    help="keep the corpus parts and models (benchmarks/work/train-*/)")
     args = p.parse_args(argv)
     args.skip = {s.strip() for item in args.skip for s in item.split(",") if s.strip()}
-    unknown = args.skip - (set(PEERS) - OPT_IN)
-    if "bytepiece" in args.skip or unknown:
-        p.error(f"--skip takes {', '.join(k for k in PEERS if k != 'bytepiece' and k not in OPT_IN)}, "
-                f"not {', '.join(sorted(unknown or {'bytepiece'}))}")
+    skippable = [k for k in PEERS if k != "bytepiece" and k not in OPT_IN]
+    unknown = args.skip - set(skippable)
+    if unknown:
+        p.error(f"--skip takes {', '.join(skippable)}, not {', '.join(sorted(unknown))}")
     default_size = args.vocab_size is None and args.max_mb is None and not args.quick
     if args.vocab_size is None:
         args.vocab_size = 8000 if args.quick else 32000

@@ -135,7 +135,7 @@ def test_targets_summary_without_unigram_says_not_measured(c):
     runs = {("en", 8000): {"bytepiece": r(3.7), "sp-bpe": r(3.7),
                            "bytepiece-unigram": c.Missing("left out", "skipped")}}
     lines = c.targets_summary(runs, ["en"], [8000])
-    assert lines[0].endswith("0 of 1 cells: not met")
+    assert lines[0].endswith("0 of 1 cell: not met")
     assert lines[1].endswith("not measured") and lines[3].endswith("not measured")
 
 
