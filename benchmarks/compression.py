@@ -46,7 +46,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from _peers import Missing
-from _report import command_line, log, machine, publish, require_psutil
+from _report import command_line, load_average, log, machine, publish, require_psutil
 from encode import read_lines, table
 from scaling import bench_corpus
 from train import PEERS, bytes_per_token, measure_compression, train_all, warm_up_bytepiece
@@ -585,6 +585,7 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     args = parse_args(argv)
     require_psutil()
+    load_start = os.getloadavg()[0]
     WORK.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="compression-", dir=WORK))
     runs, sizes, settings = {}, {}, {}
@@ -633,6 +634,9 @@ def main(argv=None) -> None:
         "command": command_line("benchmarks/compression.py", argv),
         "setup": {
             **machine(cores),
+            "load average (1 min) at start, end": load_average(load_start) + " (other work on "
+                                                  "the machine slows every trainer, and moves "
+                                                  "the time ratios)",
             "bytepiece": getattr(bytepiece, "__version__", "?"),
             **{label: v for label, v in versions.items() if not label.startswith("bytepiece")},
         },
