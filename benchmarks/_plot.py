@@ -35,6 +35,7 @@ def save(fig, path: Path) -> None:
 #: the same colour and marker for a system in every plot
 STYLE = {
     "bytepiece": dict(color="tab:red", marker="o"),
+    "bytepiece-unigram": dict(color="tab:red", marker="P", linestyle="--", markerfacecolor="white"),
     "reference": dict(color="tab:purple", marker="v"),
     "sp-unigram": dict(color="tab:blue", marker="s"),
     "sp-bpe": dict(color="tab:green", marker="^"),

@@ -55,7 +55,8 @@ def commands(results: Path, quick: bool) -> dict[str, list[str]]:
     small = {
         "encode": ["--max-mb", "1", "--repeat", "1", "--startup-runs", "1"],
         "train": ["--quick"],
-        "compression": ["--train-mb", "0.3", "--test-mb", "0.1", "--vocab-sizes", "4000,8000"],
+        "compression": ["--train-mb", "0.3", "--test-mb", "0.1", "--vocab-sizes", "4000,8000",
+                        "--bench-mb", "0.5", "--bench-vocab-size", "4000"],
         "scaling": ["--sizes", "0.5,1", "--vocab-size", "8000", "--reference-max-mb", "0.5"],
         "scaling-32k": ["--sizes", "0.5,1", "--reference-max-mb", "0.5"],
         "startup": ["--runs", "2"],

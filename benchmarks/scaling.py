@@ -38,14 +38,14 @@ from types import SimpleNamespace
 from _peers import Missing
 from _report import command_line, load_average, log, machine, publish, require_psutil
 from encode import first_megabytes, parallel_capacity, read_lines, table
-from train import PEERS, load_encoder, train_all, warm_up_bytepiece
+from train import OPT_IN, PEERS, load_encoder, train_all, warm_up_bytepiece
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
 RESULTS = HERE / "results"
 SIZES_MB = (1, 4, 16)
-SYSTEMS = tuple(PEERS)  # bytepiece, reference, sp-unigram, sp-bpe, hf-bpe
+SYSTEMS = tuple(k for k in PEERS if k not in OPT_IN)  # bytepiece, reference, sp-*, hf-bpe
 MB = 1_000_000
 
 

@@ -47,11 +47,15 @@ MB = 1_000_000
 #: (key for --skip, label in the table), in the order they run
 PEERS = {
     "bytepiece": "bytepiece",
+    "bytepiece-unigram": "bytepiece unigram",
     "reference": "BytePiece 0.6.3",
     "sp-unigram": "SentencePiece unigram",
     "sp-bpe": "SentencePiece BPE",
     "hf-bpe": "tokenizers byte-level BPE",
 }
+
+#: trainers run only by a benchmark that names them in ``args.include`` (compression.py)
+OPT_IN = {"bytepiece-unigram"}
 
 #: Lossless SentencePiece settings (as in _peers, used by encode.py) with every character
 #: kept (byte fallback covers the rest anyway) and lines up to 1 MiB trained on.
@@ -100,7 +104,7 @@ def parse_args(argv=None):
                    help="workers or threads of every trainer (default: %(default)s)")
     p.add_argument("--skip", action="append", default=[], metavar="PEER",
                    help="leave out a trainer (shown as skipped): "
-                        + ", ".join(k for k in PEERS if k != "bytepiece")
+                        + ", ".join(k for k in PEERS if k != "bytepiece" and k not in OPT_IN)
                         + "; repeat or separate with commas")
     p.add_argument("--reference-python", default=None,
                    help="interpreter of the venv holding BytePiece 0.6.3 (default: "
@@ -117,10 +121,10 @@ def parse_args(argv=None):
                    help="keep the corpus parts and models (benchmarks/work/train-*/)")
     args = p.parse_args(argv)
     args.skip = {s.strip() for item in args.skip for s in item.split(",") if s.strip()}
-    unknown = args.skip - set(PEERS)
-    if "bytepiece" in args.skip or unknown:
-        p.error(f"--skip takes {', '.join(k for k in PEERS if k != 'bytepiece')}, "
-                f"not {', '.join(sorted(unknown or {'bytepiece'}))}")
+    skippable = [k for k in PEERS if k != "bytepiece" and k not in OPT_IN]
+    unknown = args.skip - set(skippable)
+    if unknown:
+        p.error(f"--skip takes {', '.join(skippable)}, not {', '.join(sorted(unknown))}")
     default_size = args.vocab_size is None and args.max_mb is None and not args.quick
     if args.vocab_size is None:
         args.vocab_size = 8000 if args.quick else 32000
@@ -268,6 +272,19 @@ def trainers(args, files: list[Path], models: Path) -> list[Trainer | tuple[str,
         f"`python -m bytepiece train FILES -o MODEL --vocab-size {n} --workers {w} -q` "
         f"(order 6, min count 2)"))
 
+    if "bytepiece-unigram" in getattr(args, "include", ()):
+        key, model = "bytepiece-unigram", models / "bytepiece-unigram.json"
+        if key in args.skip:
+            out.append((key, Missing(f"left out with --skip {key}", "skipped")))
+        else:
+            out.append(Trainer(
+                key, PEERS[key],
+                [sys.executable, "-m", "bytepiece", "train", *map(str, files), "-o", str(model),
+                 "--vocab-size", str(n), "--workers", str(w), "-q", "--algorithm", "unigram"],
+                model, "bytepiece", bp_version,
+                f"`python -m bytepiece train FILES -o MODEL --vocab-size {n} --workers {w} -q "
+                f"--algorithm unigram`"))
+
     if "reference" in args.skip:
         out.append(("reference", Missing("left out with --skip reference", "skipped")))
     else:
@@ -323,7 +340,7 @@ def trainers(args, files: list[Path], models: Path) -> list[Trainer | tuple[str,
     return out
 
 
-def warm_up_bytepiece(workers: int) -> float:
+def warm_up_bytepiece(workers: int, algorithm: str = "bytepiece") -> float:
     """Train a tiny model once so numba's kernels are compiled (or loaded from its
     cache) before the timed run, as they are for anyone past their first run."""
     with tempfile.TemporaryDirectory(prefix="bytepiece-warm-") as tmp:
@@ -331,7 +348,7 @@ def warm_up_bytepiece(workers: int) -> float:
         proc = subprocess.run(
             [sys.executable, "-m", "bytepiece", "train", str(CORPORA / "tiny" / "en.txt"),
              str(CORPORA / "tiny" / "zh.txt"), "-o", os.path.join(tmp, "m.json"),
-             "--vocab-size", "300", "--workers", str(workers), "-q"],
+             "--vocab-size", "300", "--workers", str(workers), "-q", "--algorithm", algorithm],
             capture_output=True, text=True, cwd=tmp)
         if proc.returncode != 0:
             raise SystemExit(f"bytepiece train fails: {proc.stderr.strip()[-500:]}")
