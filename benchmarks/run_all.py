@@ -10,6 +10,8 @@ The benchmarks (each also runs on its own, see benchmarks/README.md):
   (results/encode.md);
 - train.py: training time, memory and compression at 32000 pieces on 12 MB
   (results/train.md);
+- unigram_choices.py: which knobs of --algorithm unigram compress best
+  (results/unigram-choices.md);
 - compression.py: bytes per token against vocabulary size on each corpus
   (results/compression.md, compression.png);
 - scaling.py: training time and memory against corpus size (results/scaling.md,
@@ -38,10 +40,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 QUICK_RESULTS = HERE / "work" / "quick"
-BENCHMARKS = ("encode", "train", "compression", "scaling", "scaling-32k", "startup", "stream",
-              "convert")
+BENCHMARKS = ("encode", "train", "compression", "unigram-choices", "scaling", "scaling-32k",
+              "startup", "stream", "convert")
 #: Benchmarks that are another run of a script, and the options that make them so.
-VARIANTS = {"scaling-32k": ("scaling", ["--vocab-size", "32000"])}
+VARIANTS = {"scaling-32k": ("scaling", ["--vocab-size", "32000"]),
+            "unigram-choices": ("unigram_choices", ["--sizes", "8000", "16000", "32000",
+                                                    "64000"])}
 
 
 def commands(results: Path, quick: bool) -> dict[str, list[str]]:
@@ -57,6 +61,8 @@ def commands(results: Path, quick: bool) -> dict[str, list[str]]:
         "train": ["--quick"],
         "compression": ["--train-mb", "0.3", "--test-mb", "0.1", "--vocab-sizes", "4000,8000",
                         "--bench-mb", "0.5", "--bench-vocab-size", "4000"],
+        "unigram-choices": ["--corpora", "zh", "--sizes", "2000", "--train-mb", "0.3",
+                            "--test-mb", "0.1"],
         "scaling": ["--sizes", "0.5,1", "--vocab-size", "8000", "--reference-max-mb", "0.5"],
         "scaling-32k": ["--sizes", "0.5,1", "--reference-max-mb", "0.5"],
         "startup": ["--runs", "2"],

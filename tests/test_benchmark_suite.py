@@ -14,7 +14,7 @@ from conftest import CORPORA, ROOT, import_scripts
 
 BENCHMARKS = ROOT / "benchmarks"
 MODULES = ("compression", "scaling", "run_all", "train", "encode", "stream", "convert", "_peers",
-           "_plot", "_report")
+           "_plot", "_report", "unigram_choices")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,21 @@ def result(vocab, nbytes, tokens, corpus="en", lossless=True, **more):
 def test_docstring_examples(bench, name):
     failures, tried = doctest.testmod(bench[name])
     assert tried >= 1 and failures == 0
+
+
+def test_unigram_choices_report_compares_each_variant_with_the_defaults(bench):
+    choices = bench["unigram_choices"]
+    args = choices.parse_args(["--corpora", "zh", "en", "--sizes", "8000",
+                               "--variants", "defaults", "shrink 0.75"])
+    results = {"defaults": {("zh", 8000): (4.0, 8000, 1.0), ("en", 8000): (5.0, 8000, 2.0)},
+               "shrink 0.75": {("zh", 8000): (4.4, 7950, 1.5), ("en", 8000): (4.5, 7000, 2.5)}}
+    info = {"setup": {"date": "d"}, "command": "c", "elapsed": 1.0}
+    lines = choices.render(args, results, info).splitlines()
+    row = next(line for line in lines if line.startswith("| shrink 0.75 |"))
+    # (4.4/4.0 + 4.5/5.0) / 2 - 1 = 0; the en cell fell short of 99% of 8000
+    assert row == "| shrink 0.75 | 4.400 | 4.500 (vocab 7000) | +0.0% | 4 |"
+    assert next(line for line in lines if line.startswith("| defaults |")) == \
+        "| defaults | 4.000 | 5.000 | +0.0% | 3 |"
 
 
 def test_builder_docstring_examples(builder):

@@ -33,7 +33,7 @@ from .prune import _ranges
 
 #: candidates seeded, per piece of the largest size, and at most (the first EM pass
 #: over them costs in proportion: more compress better, with diminishing returns)
-SEED_FACTOR = 8
+SEED_FACTOR = 16
 SEED_MOST = 1 << 18
 #: most bytes of chunks the suffix array of the seeding is built over (an evenly spaced
 #: sample of the corpus beyond that): about 40 bytes of memory each at the peak
