@@ -11,6 +11,13 @@ from ._jit import kernel
 
 
 @kernel
+def _child(nodes, node, byte):
+    """The trie node under ``node`` by ``byte``, or -1 when there is none."""
+    nxt = np.int64(nodes[2 * node]) + np.int64(byte)
+    return nxt if np.int64(nodes[2 * nxt + 1]) == node else -1
+
+
+@kernel
 def alternatives(buf, ends, nodes, logp, pair):
     """For each text (a piece), the best segmentation into other pieces: its
     log-probability and number of tokens (float64[n], int64[n]).
@@ -64,10 +71,9 @@ def alternatives(buf, ends, nodes, logp, pair):
                     counts[e] = counts[s] + 1
                 if e >= n:
                     break
-                nxt = np.int64(nodes[2 * node]) + np.int64(buf[t0 + e])
-                if np.int64(nodes[2 * nxt + 1]) != node:
+                node = _child(nodes, node, buf[t0 + e])
+                if node < 0:
                     break
-                node = nxt
                 e += 1
         best[t] = scores[n]
         tokens[t] = counts[n]
@@ -158,10 +164,9 @@ def expected_counts(buf, ends, nodes, value, prob, pair, totals):
                     alpha[e] += a * p
                 if e >= n:
                     break
-                nxt = np.int64(nodes[2 * node]) + np.int64(buf[t0 + e])
-                if np.int64(nodes[2 * nxt + 1]) != node:
+                node = _child(nodes, node, buf[t0 + e])
+                if node < 0:
                     break
-                node = nxt
                 e += 1
         z = alpha[n]
         kz = alpha_k[n]
@@ -199,10 +204,9 @@ def expected_counts(buf, ends, nodes, value, prob, pair, totals):
                     if node == 0xFFFFFFFF:
                         break
                 else:
-                    nxt = np.int64(nodes[2 * node]) + np.int64(buf[t0 + e])
-                    if np.int64(nodes[2 * nxt + 1]) != node:
+                    node = _child(nodes, node, buf[t0 + e])
+                    if node < 0:
                         break
-                    node = nxt
                 e += 1
             if acc < _SMALL:
                 acc *= _BIG
