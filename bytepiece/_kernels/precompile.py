@@ -62,6 +62,10 @@ TRAIN_KERNELS = ["ngrams.count_slices", "ngrams.kept_ngrams_block", "ngrams.buil
                  "lm.count_pieces", "runs.table_pieces", "runs.piece_keys",
                  "runs.sum_sorted_pieces", "lm.gather", "trie.build_double_array",
                  "viterbi.segment", "lm.add_weighted"]
+#: The kernels that take longest to compile (seconds each, where the others take under one):
+#: the child of ``prefetch`` starts with them, the command reaching them first otherwise
+#: compiles one alone while the child has run out of work.
+SLOWEST = ["lm.count_pieces", "best_path.segment_best"]
 #: The types the automaton's candidate lengths and ids can have (``trie.unsigned_type``;
 #: a model has at least 259 ids).
 _CANDIDATE_TYPES = {"len": ("u1", "u2", "u4"), "id": ("u2", "u4")}

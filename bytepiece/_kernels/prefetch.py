@@ -4,7 +4,10 @@ process does the work before them.
 On an empty numba cache a command compiles its kernels one after the other as it
 reaches them, about a second each, on one core. ``ahead`` hands the kernels a
 command needs later to a child process that compiles them into the cache
-meanwhile, on another core. A lock file per kernel decides who compiles it:
+meanwhile, on another core: the slowest ones first (``precompile.SLOWEST``: the
+command would reach them while the child had little left to do, and compile them
+alone), then the others from the last. A lock file per kernel decides who
+compiles it:
 
 - the child takes a kernel's lock before compiling it, and skips a kernel whose
   lock this process holds;
@@ -25,7 +28,7 @@ import sys
 import tempfile
 import threading
 
-from .precompile import dispatcher, numba_types, signatures_of
+from .precompile import SLOWEST, dispatcher, numba_types, signatures_of
 
 try:
     import fcntl
@@ -69,8 +72,10 @@ class Prefetch:
             self._wait_on_first_load(kernel)
 
     def start(self) -> "Prefetch":
-        """Start the child, which begins with the last kernel (this process with the first)."""
-        specs = [f"{kernel}={args}" for kernel, args in reversed(self.kernels)]
+        """Start the child, which begins with the slowest kernels to compile (``SLOWEST``),
+        then takes the others from the last (this process starts with the first)."""
+        later = sorted(reversed(self.kernels), key=lambda item: item[0] not in SLOWEST)
+        specs = [f"{kernel}={args}" for kernel, args in later]
         self.child = subprocess.Popen(
             [sys.executable, "-m", "bytepiece._kernels.prefetch", self.folder, *specs],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
