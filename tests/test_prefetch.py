@@ -126,6 +126,25 @@ assert not os.path.exists(folder)
     assert "automaton.candidate_lists" in report["compiled"]
 
 
+def test_the_first_kernel_is_compiled_here_and_the_others_by_the_child(tmp_path):
+    code = """
+from bytepiece._kernels import prefetch
+from bytepiece._kernels.precompile import dispatcher, numba_types, signatures_of
+
+kernels = ["automaton.failure_links", "stream.path_through"]
+p = prefetch.ahead(kernels, first="stream.path_through")
+assert p.child.wait() == 0  # the child: the other one
+assert [k for k in kernels if prefetch._in_cache(k)] == kernels
+for k, a in signatures_of(kernels):
+    dispatcher(k).compile(numba_types(a))
+p.stop()
+"""
+    report = _run(code, tmp_path)
+    assert "stream.path_through" in report["compiled"]
+    assert "automaton.failure_links" in report["hits"]
+    assert "automaton.failure_links" not in report["compiled"]
+
+
 def test_nothing_is_started_when_the_cache_has_the_kernels(tmp_path):
     code = """
 from bytepiece._kernels import prefetch
