@@ -310,8 +310,8 @@ def main(argv=None) -> None:
                              "targets", ""], first_run_rows(times))
     lines += ["", "train: `bytepiece train corpora/mixed.txt -o m.json --vocab-size 8000`; "
               "encode: `bytepiece encode -m m.json corpora/en.txt`. A first run compiles on two "
-              "cores: a child process compiles the kernels the command needs last while the "
-              "command compiles the first ones (`bytepiece/_kernels/prefetch.py`).", "",
+              "cores: a child process compiles some of the kernels the command needs while the "
+              "command compiles the others (`bytepiece/_kernels/prefetch.py`).", "",
               "Cold cost per kernel: seconds to compile one specialization into an empty "
               "cache (`bytepiece compile`, one after the other; the first kernel also pays "
               "numba's start); the commands' totals are what one core would spend.", ""]

@@ -52,7 +52,6 @@ class PieceTrie:
         (and the automaton, unless ``automaton`` is false)."""
         from ._kernels.automaton import candidate_lists, failure_links
         from ._kernels.trie import build_double_array
-        from ._kernels.viterbi import pair_table
 
         if sum(len(p) == 1 for p in pieces) != 256:
             raise ValueError("every one of the 256 single bytes must be a piece")
@@ -82,6 +81,20 @@ class PieceTrie:
         return cls(nodes, value, slot_logp, pair_table(nodes), fail, cand_se,
                    cand_len.astype(unsigned_type(int(cand_len.max()))),
                    cand_id.astype(unsigned_type(id_logp.shape[0] - 1)), id_logp)
+
+
+def pair_table(nodes: np.ndarray) -> np.ndarray:
+    """uint32[65536]: the node reached from the root by bytes (a, b) at index a*256+b, or
+    NO_NODE. In numpy: as a kernel, compiling it took longer than all its runs."""
+    from ._kernels.viterbi import NO_NODE
+
+    first = np.int64(nodes[0]) + np.arange(256)
+    a = np.flatnonzero(nodes[2 * first + 1] == 0)  # the bytes that are the root's children
+    nxt = nodes[2 * first[a]].astype(np.int64)[:, None] + np.arange(256)
+    found = nodes[2 * nxt + 1].astype(np.int64) == first[a][:, None]
+    pair = np.full((256, 256), NO_NODE, np.uint32)
+    pair[a] = np.where(found, nxt, NO_NODE)
+    return pair.reshape(-1)
 
 
 def unsigned_type(largest: int) -> type:

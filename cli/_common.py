@@ -85,12 +85,12 @@ class FiniteFloat(click.ParamType):
 FINITE_FLOAT = FiniteFloat()
 
 
-def compile_ahead(kernels: list[str], model: str | None = None):
+def compile_ahead(kernels: list[str], model: str | None = None, first: str | None = None):
     """A context in which a child process compiles those of ``kernels`` that numba's
     cache lacks (``bytepiece._kernels.prefetch``): a first run compiles on two cores."""
     from bytepiece._kernels import prefetch
 
-    return prefetch.ahead(kernels, model) or contextlib.nullcontext()
+    return prefetch.ahead(kernels, model, first) or contextlib.nullcontext()
 
 
 def load_tokenizer(path: str, seed: int | None = None, command: str = "this command"):

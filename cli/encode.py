@@ -108,8 +108,11 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
 
     size = documents.size_bytes if documents is not None else input_size(files)
     if size is not None and size > SMALL_BUDGET:  # it gets to the kernels: compile ahead
-        click.get_current_context().with_resource(
-            compile_ahead(_kernels(alpha >= 0, fmt, offsets or special != "none"), model))
+        kernels = _kernels(alpha >= 0, fmt, offsets or special != "none")
+        # the segmentation is the slowest to compile, and needed right after the model's
+        # automaton: compiled here at once, while the child compiles the automaton's
+        segment = "viterbi.segment" if alpha >= 0 else "best_path.segment_best"
+        click.get_current_context().with_resource(compile_ahead(kernels, model, segment))
     tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
     allowed = _allowed_special(tokenizer, special)

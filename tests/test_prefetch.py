@@ -110,10 +110,10 @@ from bytepiece._kernels import prefetch
 from bytepiece._kernels.precompile import signatures_of
 from bytepiece.trie import PieceTrie
 
-p = prefetch.Prefetch(signatures_of(["viterbi.pair_table", "automaton.failure_links"]))
-p._take("viterbi.pair_table")
+p = prefetch.Prefetch(signatures_of(["automaton.candidate_lists", "automaton.failure_links"]))
+p._take("automaton.candidate_lists")
 assert p.start().child.wait() == 0
-assert not prefetch._in_cache("viterbi.pair_table")
+assert not prefetch._in_cache("automaton.candidate_lists")
 assert prefetch._in_cache("automaton.failure_links")
 PieceTrie.build([bytes([b]) for b in range(256)], list(range(3, 259)), [0.0] * 256)
 folder = p.folder
@@ -123,17 +123,36 @@ assert not os.path.exists(folder)
     report = _run(code, tmp_path)
     assert "automaton.failure_links" in report["hits"]
     assert "automaton.failure_links" not in report["compiled"]
-    assert "viterbi.pair_table" in report["compiled"]
+    assert "automaton.candidate_lists" in report["compiled"]
+
+
+def test_the_first_kernel_is_compiled_here_and_the_others_by_the_child(tmp_path):
+    code = """
+from bytepiece._kernels import prefetch
+from bytepiece._kernels.precompile import dispatcher, numba_types, signatures_of
+
+kernels = ["automaton.failure_links", "stream.path_through"]
+p = prefetch.ahead(kernels, first="stream.path_through")
+assert p.child.wait() == 0  # the child: the other one
+assert [k for k in kernels if prefetch._in_cache(k)] == kernels
+for k, a in signatures_of(kernels):
+    dispatcher(k).compile(numba_types(a))
+p.stop()
+"""
+    report = _run(code, tmp_path)
+    assert "stream.path_through" in report["compiled"]
+    assert "automaton.failure_links" in report["hits"]
+    assert "automaton.failure_links" not in report["compiled"]
 
 
 def test_nothing_is_started_when_the_cache_has_the_kernels(tmp_path):
     code = """
 from bytepiece._kernels import prefetch
 from bytepiece._kernels.precompile import dispatcher, numba_types, signatures_of
-[(k, a)] = signatures_of(["viterbi.pair_table"])
+[(k, a)] = signatures_of(["stream.path_through"])
 dispatcher(k).compile(numba_types(a))
-assert prefetch.ahead(["viterbi.pair_table"]) is None
-p = prefetch.ahead(["viterbi.pair_table", "automaton.failure_links"])
+assert prefetch.ahead(["stream.path_through"]) is None
+p = prefetch.ahead(["stream.path_through", "automaton.failure_links"])
 assert [k for k, _ in p.kernels] == ["automaton.failure_links"]
 p.stop()
 assert p.child.returncode is not None

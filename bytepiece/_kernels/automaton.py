@@ -23,8 +23,11 @@ def failure_links(nodes):
     first, so every node comes after its failure target.
     """
     slots = nodes.shape[0] // 2
-    fail = np.zeros(slots, np.uint32)
-    depth = np.zeros(slots, np.int64)
+    fail = np.empty(slots, np.uint32)  # not np.zeros: see _kernels.trie._grow
+    depth = np.empty(slots, np.int64)
+    for v in range(slots):
+        fail[v] = 0
+        depth[v] = 0
     order = np.empty(slots, np.int64)
     order[0] = 0
     head = 0
@@ -73,11 +76,17 @@ def candidate_lists(nodes, fail, depth, order, logp, value, filler):
     kernel reads scores from a table by id, which keeps the lists small).
     """
     slots = fail.shape[0]
-    count = np.zeros(slots, np.int64)
+    # np.empty and loops, not np.zeros or np.full: see _kernels.trie._grow
+    count = np.empty(slots, np.int64)
+    start = np.empty(slots, np.int64)  # lists without a piece point at the filler pair 0, 1
+    cand_se = np.empty(slots, np.uint64)
+    for q in range(slots):
+        count[q] = 0
+        start[q] = 0
+        cand_se[q] = 0
     for i in range(1, order.shape[0]):
         q = order[i]
         count[q] = (1 if logp[q] <= 0.0 and depth[q] > 1 else 0) + count[fail[q]]
-    start = np.zeros(slots, np.int64)  # lists without a piece point at the filler pair 0, 1
     total = 2
     for i in range(1, order.shape[0]):
         q = order[i]
@@ -90,9 +99,11 @@ def candidate_lists(nodes, fail, depth, order, logp, value, filler):
     for q in range(slots):
         if logp[q] <= 0.0 and depth[q] > longest:
             longest = depth[q]
-    cand_len = np.full(total + 256, longest, np.uint32)
-    cand_id = np.full(total + 256, filler, np.int64)
-    cand_se = np.zeros(slots, np.uint64)
+    cand_len = np.empty(total + 256, np.uint32)
+    cand_id = np.empty(total + 256, np.int64)
+    for k in range(total + 256):
+        cand_len[k] = longest
+        cand_id[k] = filler
     for i in range(1, order.shape[0]):
         q = order[i]
         pairs = (count[q] + 1) // 2

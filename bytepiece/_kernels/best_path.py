@@ -241,12 +241,13 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
     zero = np.uint64(0)
     n_texts = text_ends.shape[0]
     ids = np.empty(buf.shape[0], np.int32)
-    token_ends = np.zeros(n_texts, np.int64)
+    token_ends = np.empty(n_texts, np.int64)
     chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
     n_chunks = chunk_ends.shape[0]
     tokens_after = np.empty(n_chunks, np.int64)
     guard = np.int64(cand_len[0])  # the fillers' length: the longest piece's
     cap = 256
+    # np.full, not np.empty and a loop as elsewhere: that made Chinese text 10-15% slower
     scores = np.full(guard + cap + 1, -np.inf)
     routes = np.empty(guard + cap + 1, np.uint64)
     lists = np.empty(min(BLOCK, buf.shape[0] + 1), np.uint64)
@@ -299,8 +300,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
             tokens_after[c] = out
         i = j
     for t in range(n_texts):
-        if text_chunks[t] > 0:
-            token_ends[t] = tokens_after[text_chunks[t] - 1]
+        token_ends[t] = tokens_after[text_chunks[t] - 1] if text_chunks[t] > 0 else 0
     return ids[:out], token_ends
 
 
@@ -312,7 +312,8 @@ def segment_text(data, split_lines, nodes, fail, cand_se, cand_len, id_logp, can
     buffer and end arrays in Python cost as much as segmenting it.
     """
     buf = np.frombuffer(data, np.uint8)
-    text_ends = np.full(1, buf.shape[0], np.int64)
+    text_ends = np.empty(1, np.int64)
+    text_ends[0] = buf.shape[0]
     ids, _ = segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len,
                           id_logp, cand_id)
     return ids

@@ -62,7 +62,9 @@ def _kv_index(table, key, shift):
 
 @kernel
 def _grow(table):
-    new = np.zeros(2 * table.shape[0], np.uint64)
+    new = np.empty(2 * table.shape[0], np.uint64)  # not np.zeros: see _kernels.trie._grow
+    for i in range(new.shape[0]):
+        new[i] = 0
     shift = _shift(new)
     for i in range(0, table.shape[0], 2):
         if table[i] != 0:
@@ -265,10 +267,17 @@ def build_lm(gram_keys, log_counts, log_total, order):
             m += 1
     # at most LM_LOAD full: a slot count of any size (``lm_slot``), not a power of two
     cap = max(1024, np.int64(m / LM_LOAD) + 1)
-    kv = np.zeros(2 * cap, np.uint64)
+    # np.empty and loops, not np.zeros or np.full: see _kernels.trie._grow
+    kv = np.empty(2 * cap, np.uint64)
+    for i in range(2 * cap):
+        kv[i] = 0
     kv_value = kv.view(np.float64)
-    unigram = np.full(256, -np.inf)
-    bigram = np.full(65536, -np.inf)
+    unigram = np.empty(256, np.float64)
+    bigram = np.empty(65536, np.float64)
+    for i in range(65536):
+        bigram[i] = -np.inf
+        if i < 256:
+            unigram[i] = -np.inf
     # first the log counts ...
     for i in range(gram_keys.shape[0]):
         key = gram_keys[i]

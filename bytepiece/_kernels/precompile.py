@@ -47,7 +47,6 @@ SIGNATURES: dict[str, list[str]] = {
     "unigram.alternatives": ["u1[::1]ro, i8[::1], u4[::1], f8[::1], u4[::1]"],
     # models: the trie and the automaton
     "trie.build_double_array": ["u1[::1]ro, i8[::1]"],
-    "viterbi.pair_table": ["u4[::1]"],
     "automaton.failure_links": ["u4[::1]"],
     "automaton.candidate_lists": ["u4[::1], u4[::1], i8[::1], i8[::1], f8[::1], i4[::1], i8"],
     # encoding: best path (automaton), sampling (trie), one text, long lines
@@ -74,12 +73,16 @@ SIGNATURES: dict[str, list[str]] = {
 TRAIN_KERNELS = ["ngrams.count_slices", "ngrams.kept_ngrams_block", "ngrams.build_lm",
                  "lm.count_pieces", "runs.table_pieces", "runs.piece_keys",
                  "runs.sum_sorted_pieces", "lm.gather", "trie.build_double_array",
-                 "viterbi.segment", "viterbi.pair_table", "lm.add_weighted"]
+                 "viterbi.segment", "lm.add_weighted"]
 #: The kernels a first ``train --algorithm unigram`` reaches, in order.
 UNIGRAM_KERNELS = ["suffixes.chunk_ends_of", "suffixes.first_keys", "suffixes.first_ranks",
                    "suffixes.unresolved", "suffixes.doubled_keys", "suffixes.refine",
                    "suffixes.common_prefixes", "suffixes.repeated_substrings",
-                   "trie.build_double_array", "viterbi.pair_table", "unigram.expected_counts"]
+                   "trie.build_double_array", "unigram.expected_counts"]
+#: The kernels that take longest to compile (seconds each, where the others take under one):
+#: the child of ``prefetch`` starts with them, the command reaching them first otherwise
+#: compiles one alone while the child has run out of work.
+SLOWEST = ["lm.count_pieces", "best_path.segment_best"]
 #: The types the automaton's candidate lengths and ids can have (``trie.unsigned_type``;
 #: a model has at least 259 ids).
 _CANDIDATE_TYPES = {"len": ("u1", "u2", "u4"), "id": ("u2", "u4")}
@@ -98,7 +101,7 @@ class Compiled(NamedTuple):
 def specializations() -> Iterator[tuple[str, str]]:
     """``(kernel, argument types)`` of every specialization in SIGNATURES.
 
-    >>> ("viterbi.pair_table", "u4[::1]") in set(specializations())
+    >>> ("automaton.failure_links", "u4[::1]") in set(specializations())
     True
     """
     for name, signatures in SIGNATURES.items():
@@ -113,7 +116,7 @@ def specializations() -> Iterator[tuple[str, str]]:
 #: The kernels a first ``encode`` of a file reaches, in order: building the model's
 #: automaton, then segmenting (the best path, or sampling), then writing ids as text.
 ENCODE_KERNELS = ["trie.build_double_array", "automaton.failure_links",
-                  "automaton.candidate_lists", "viterbi.pair_table", "best_path.segment_best",
+                  "automaton.candidate_lists", "best_path.segment_best",
                   "text_io.format_id_lines"]
 
 
@@ -182,4 +185,4 @@ def compile_kernels(on_each: Callable[[Compiled], None] | None = None) -> list[C
 
 def cache_folder() -> str:
     """Where numba keeps the kernels' cache (``NUMBA_CACHE_DIR``, or beside the package)."""
-    return dispatcher("viterbi.pair_table").stats.cache_path
+    return dispatcher("automaton.failure_links").stats.cache_path

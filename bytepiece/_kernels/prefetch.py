@@ -4,7 +4,12 @@ process does the work before them.
 On an empty numba cache a command compiles its kernels one after the other as it
 reaches them, about a second each, on one core. ``ahead`` hands the kernels a
 command needs later to a child process that compiles them into the cache
-meanwhile, on another core. A lock file per kernel decides who compiles it:
+meanwhile, on another core: the slowest ones first (``precompile.SLOWEST``: the
+command would reach them while the child had little left to do, and compile them
+alone), then the others from the last. A command that needs a slow kernel soon
+after its first ones (encode: the segmentation after the model's automaton)
+compiles that one itself at once, and the child the others in order. A lock
+file per kernel decides who compiles it:
 
 - the child takes a kernel's lock before compiling it, and skips a kernel whose
   lock this process holds;
@@ -25,7 +30,7 @@ import sys
 import tempfile
 import threading
 
-from .precompile import dispatcher, numba_types, signatures_of
+from .precompile import SLOWEST, dispatcher, numba_types, signatures_of
 
 try:
     import fcntl
@@ -33,10 +38,13 @@ except ImportError:  # no flock: no prefetching, every kernel compiles where it 
     fcntl = None
 
 
-def ahead(kernels: list[str], model: str | None = None) -> "Prefetch | None":
+def ahead(kernels: list[str], model: str | None = None, first: str | None = None
+          ) -> "Prefetch | None":
     """Start compiling those of ``kernels`` (in the order a run needs them) that are not
     in numba's cache; None when there is nothing to compile. ``model``: the model file
-    whose candidate types the encoding kernels take."""
+    whose candidate types the encoding kernels take. ``first``: a kernel this process
+    compiles before returning, while the child compiles the others in order (for a
+    slow kernel that a command needs soon after its first ones)."""
     if fcntl is None or os.environ.get("NUMBA_DISABLE_JIT") == "1":
         return None
     missing = [kernel for kernel in kernels if not _in_cache(kernel)]
@@ -52,15 +60,26 @@ def ahead(kernels: list[str], model: str | None = None) -> "Prefetch | None":
         except BytePieceError:
             pass  # loading it for the run says what is wrong
     missing = signatures_of(missing, pieces)
-    return Prefetch(missing).start() if missing else None
+    if not missing:
+        return None
+    args = dict(missing).get(first)
+    prefetch = Prefetch(missing, first if args is not None else None).start()
+    if args is not None:
+        try:
+            dispatcher(first).compile(numba_types(args))
+        except BaseException:
+            prefetch.stop()
+            raise
+    return prefetch
 
 
 class Prefetch:
     """The child process compiling kernels, and this process's side of the locks."""
 
-    def __init__(self, kernels: list[tuple[str, str]]):
+    def __init__(self, kernels: list[tuple[str, str]], first: str | None = None):
         self.folder = tempfile.mkdtemp(prefix="bytepiece-compile-")
         self.kernels = kernels
+        self.first = first
         self.held = {}  # kernel -> this process's lock file, open until ``stop``
         self.mutex = threading.RLock()
         self.patched = []
@@ -69,8 +88,15 @@ class Prefetch:
             self._wait_on_first_load(kernel)
 
     def start(self) -> "Prefetch":
-        """Start the child, which begins with the last kernel (this process with the first)."""
-        specs = [f"{kernel}={args}" for kernel, args in reversed(self.kernels)]
+        """Start the child. It compiles the kernels other than ``first`` in order when this
+        process begins with ``first``; else the slowest ones (``SLOWEST``) first, then the
+        others from the last (this process starts with the first)."""
+        if self.first is not None:
+            self._take(self.first)  # before the child can
+            later = [item for item in self.kernels if item[0] != self.first]
+        else:
+            later = sorted(reversed(self.kernels), key=lambda item: item[0] not in SLOWEST)
+        specs = [f"{kernel}={args}" for kernel, args in later]
         self.child = subprocess.Popen(
             [sys.executable, "-m", "bytepiece._kernels.prefetch", self.folder, *specs],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

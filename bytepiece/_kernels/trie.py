@@ -19,11 +19,13 @@ _ROOT_CHECK = -2
 def _grow(base, check, nxt, prv, value, size):
     """Return the arrays enlarged to ``size`` slots; new slots join the free list."""
     old = base.shape[0]
-    nbase = np.zeros(size, np.int32)
-    ncheck = np.full(size, _FREE, np.int32)
-    nnxt = np.empty(size, np.int32)  # slots fit int32: the arrays are int32 anyway
+    # slots fit int32: the arrays are int32 anyway. np.empty and loops, not np.zeros or
+    # np.full: numba compiles each of those anew per dtype (~0.08 s each, per process)
+    nbase = np.empty(size, np.int32)
+    ncheck = np.empty(size, np.int32)
+    nnxt = np.empty(size, np.int32)
     nprv = np.empty(size, np.int32)
-    nvalue = np.full(size, -1, np.int32)
+    nvalue = np.empty(size, np.int32)
     # element by element: a slice assignment of arrays costs numba ~1.5 s to compile
     # (its shape check's error message), once per process
     for i in range(old):
@@ -33,8 +35,11 @@ def _grow(base, check, nxt, prv, value, size):
         nprv[i] = prv[i]
         nvalue[i] = value[i]
     for i in range(old, size):
+        nbase[i] = 0
+        ncheck[i] = _FREE
         nnxt[i] = i + 1
         nprv[i] = i - 1
+        nvalue[i] = -1
     return nbase, ncheck, nnxt, nprv, nvalue
 
 
@@ -52,11 +57,11 @@ def build_double_array(data, offsets):
     # nodes are at most the strings' bytes, usually half of them (shared prefixes);
     # the arrays double if first-fit needs more
     size = max(1024, offsets[n] + (offsets[n] >> 2) + 512)
-    base = np.zeros(0, np.int32)
-    check = np.zeros(0, np.int32)
-    nxt = np.zeros(0, np.int32)
-    prv = np.zeros(0, np.int32)
-    value = np.zeros(0, np.int32)
+    base = np.empty(0, np.int32)
+    check = np.empty(0, np.int32)
+    nxt = np.empty(0, np.int32)
+    prv = np.empty(0, np.int32)
+    value = np.empty(0, np.int32)
     base, check, nxt, prv, value = _grow(base, check, nxt, prv, value, size)
     # slot 0 is the root: take it off the free list (the list starts at slot 1)
     check[0] = _ROOT_CHECK

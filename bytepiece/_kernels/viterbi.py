@@ -225,20 +225,3 @@ def segment(buf, text_ends, split_lines, nodes, value, logp, pair, alpha, seed, 
         token_ends[t] = out
         t0 = t1
     return ids[:out], token_ends
-
-
-@kernel
-def pair_table(nodes):
-    """uint32[65536]: the node reached from the root by bytes (a, b) at index a*256+b,
-    or NO_NODE."""
-    pair = np.full(65536, NO_NODE, np.uint32)
-    root_base = np.int64(nodes[0])
-    for a in range(256):
-        first = root_base + a
-        if nodes[2 * first + 1] != 0:
-            continue
-        for b in range(256):
-            nxt = np.int64(nodes[2 * first]) + b
-            if np.int64(nodes[2 * nxt + 1]) == first:
-                pair[(a << 8) | b] = nxt
-    return pair
