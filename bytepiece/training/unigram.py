@@ -12,7 +12,9 @@ The phases, with explicit inputs and outputs:
    every one a node of the suffix tree), the best ``seed_factor`` x the largest
    size by count x length, and the 256 single bytes.
 3. ``reestimate``: chunks, pieces -> expected counts, by EM: the forward-backward
-   sums of every segmentation of every chunk under the unigram model.
+   sums of every segmentation of every chunk under the unigram model (the first pass
+   over a sample of the chunks when they are many, to sort the seeds; every later
+   pass over all of them).
 4. ``prune_round``: pieces -> the ``shrink`` share of them whose removal would cost
    the corpus the most log-likelihood, re-estimated again; down to each requested
    size, largest first, so that one run gives every size.
@@ -38,9 +40,6 @@ SEED_MOST = 1 << 18
 #: most bytes of chunks the suffix array of the seeding is built over (an evenly spaced
 #: sample of the corpus beyond that): about 40 bytes of memory each at the peak
 SEED_SAMPLE_BYTES = 16 << 20
-#: most bytes of chunks the first EM pass reads (an evenly spaced sample beyond that):
-#: it only has to sort the many seeds into likely and unlikely ones
-FIRST_PASS_BYTES = 2 << 20
 #: the share of pieces each pruning round keeps
 SHRINK = 0.5
 #: EM iterations after seeding and after each pruning round
@@ -63,8 +62,6 @@ class Choices:
     prune_by: str = "probability"
     #: rank pieces for the last cut to each size by "probability" or by "loss"
     final_cut: str = "probability"
-    #: most bytes the first EM pass reads
-    first_bytes: int = FIRST_PASS_BYTES
 
 
 def train_unigram(chunks: "ChunkCache", sizes: list[int], max_piece_length: int,
@@ -76,11 +73,15 @@ def train_unigram(chunks: "ChunkCache", sizes: list[int], max_piece_length: int,
     pieces, counts = seed_pieces(buf, ends, min(max(sizes) * choices.seed_factor, SEED_MOST),
                                  choices.seed_length or max_piece_length, min_count,
                                  ensure_unicode)
+    # the first pass sorts the many seeds into likely and unlikely on the seeds' sample
+    # (all the chunks when they fit it), the next on every chunk
+    sampled = len(buf) < chunks.total
+    live, counts = reestimate(Pieces(pieces), counts.astype(np.float64),
+                              Packed(buf, ends) if sampled else chunks, workers, progress, 1,
+                              max(sizes) - 3)
     del buf, ends
-    first = chunks if chunks.total <= choices.first_bytes else \
-        Packed(*chunks.sample(choices.first_bytes))
-    live, counts = reestimate(Pieces(pieces), counts.astype(np.float64), first, workers,
-                              progress, 1, max(sizes) - 3)
+    if sampled:
+        live, counts = reestimate(live, counts, chunks, workers, progress, 1, max(sizes) - 3)
     final = []
     for size in sizes:
         limit = size - 3
