@@ -302,7 +302,7 @@ class Tokenizer:
         """
         if self._segment is None:
             from ._kernels import read_only
-            from ._kernels.best_path import segment_best, segment_text
+            from ._kernels.best_path import chunk_bounds, segment_chunks, segment_text
             from ._kernels.viterbi import segment
 
             trie = self._trie
@@ -313,7 +313,9 @@ class Tokenizer:
             def run(buf, text_ends, split_lines, alpha, seed, offset):
                 buf = read_only(buf)  # one specialization (see _kernels.precompile)
                 if alpha < 0:
-                    return segment_best(buf, text_ends, split_lines, *automaton)
+                    # best_path.segment_best, as two kernels (see its doc)
+                    chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
+                    return segment_chunks(buf, chunk_ends, text_chunks, *automaton)
                 return segment(buf, text_ends, split_lines, *tables, alpha, seed, offset)
 
             def best_text(data: bytes) -> np.ndarray:

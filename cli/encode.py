@@ -111,7 +111,7 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
         kernels = _kernels(alpha >= 0, fmt, offsets or special != "none")
         # the segmentation is the slowest to compile, and needed right after the model's
         # automaton: compiled here at once, while the child compiles the automaton's
-        segment = "viterbi.segment" if alpha >= 0 else "best_path.segment_best"
+        segment = "viterbi.segment" if alpha >= 0 else "best_path.segment_chunks"
         click.get_current_context().with_resource(compile_ahead(kernels, model, segment))
     tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
@@ -251,7 +251,8 @@ def _kernels(sampling: bool, fmt: str, offsets: bool) -> list[str]:
 
     kernels = list(ENCODE_KERNELS)
     if sampling:
-        kernels[kernels.index("best_path.segment_best")] = "viterbi.segment"
+        kernels.remove("best_path.chunk_bounds")
+        kernels[kernels.index("best_path.segment_chunks")] = "viterbi.segment"
     if fmt not in ("ids", "jsonl") or offsets:
         kernels.remove("text_io.format_id_lines")
     return kernels
