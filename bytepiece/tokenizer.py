@@ -29,11 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 _NO_SEED = np.uint64(0)
-#: Bytes a Tokenizer segments in plain Python (``small``) before it loads its numba
-#: kernel: about 50 ms of Python against 0.4 s to load numba. A process that encodes a
-#: few lines never imports numba; one that encodes text call by call moves on to the
-#: kernel (about 7x faster per call) once it has spent that much.
-SMALL_BUDGET = 1 << 16
+#: Bytes a Tokenizer segments in plain Python before it loads its numba kernel (see
+#: ``small.SMALL_BUDGET``).
+SMALL_BUDGET = small.SMALL_BUDGET
 
 
 class Tokenizer:

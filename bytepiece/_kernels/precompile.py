@@ -16,8 +16,6 @@ import itertools
 import time
 from typing import Callable, Iterator, NamedTuple
 
-import numpy as np
-
 #: Kernel (module.function of ``bytepiece._kernels``) -> argument types, one string per
 #: specialization: numpy dtype codes, ``[::1]`` for a C array, ``ro`` read-only;
 #: ``{len}`` and ``{id}`` stand for the candidate lists' types.
@@ -127,6 +125,8 @@ def signatures_of(kernels: list[str], pieces: list[bytes] | None = None
     """``(kernel, argument types)`` of ``kernels`` as the callers pass them; ``pieces``
     (a model's) give the types of the automaton's candidate lists."""
     if pieces is not None:
+        import numpy as np
+
         from ..trie import unsigned_type
 
         def code(largest: int) -> str:

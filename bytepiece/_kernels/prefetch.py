@@ -56,19 +56,21 @@ def ahead(kernels: list[str], model: str | None = None, first: str | None = None
     if fcntl is None or os.environ.get("NUMBA_DISABLE_JIT") == "1":
         return None
     if first is not None and _surely_missing(first):
-        listed = signatures_of(kernels, _pieces(model))
-        args = dict(listed).get(first)
-        if args is not None:
-            prefetch = Prefetch(listed, first).start()
-            try:
-                if all(_in_cache(kernel) for kernel, _ in listed):  # somewhere else after all
-                    prefetch.stop()
-                    return None
-                dispatcher(first).compile(numba_types(args))
-            except BaseException:
+        # the child starts before the model is read and numba (and numpy) imported here,
+        # with the kernels other than ``first`` that take no model types (any others
+        # are compiled where they are needed)
+        prefetch = Prefetch(signatures_of([k for k in kernels if k != first]), first).start()
+        try:
+            args = dict(signatures_of([first], _pieces(model))).get(first)
+            if all(_in_cache(kernel) for kernel in kernels):  # somewhere else after all
                 prefetch.stop()
-                raise
-            return prefetch
+                return None
+            if args is not None:
+                dispatcher(first).compile(numba_types(args))
+        except BaseException:
+            prefetch.stop()
+            raise
+        return prefetch
     missing = [kernel for kernel in kernels if not _in_cache(kernel)]
     if not missing:
         return None
