@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # numpy is not imported here: ``light`` runs without it
     import numpy as np
 
+#: Bytes a Tokenizer segments in plain Python (here) before it loads its numba
+#: kernel: about 50 ms of Python against 0.4 s to load numba. A process that encodes a
+#: few lines never imports numba; one that encodes text call by call moves on to the
+#: kernel (about 7x faster per call) once it has spent that much. (Here, not in
+#: ``tokenizer``, so that the CLI reads it without importing numpy.)
+SMALL_BUDGET = 1 << 16
 #: Inputs up to this many bytes are segmented here while the kernel is not loaded:
 #: about 15 ms of Python, against ~0.4 s of numba start-up.
 SMALL_INPUT = 1 << 13

@@ -29,11 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 _NO_SEED = np.uint64(0)
-#: Bytes a Tokenizer segments in plain Python (``small``) before it loads its numba
-#: kernel: about 50 ms of Python against 0.4 s to load numba. A process that encodes a
-#: few lines never imports numba; one that encodes text call by call moves on to the
-#: kernel (about 7x faster per call) once it has spent that much.
-SMALL_BUDGET = 1 << 16
+#: Bytes a Tokenizer segments in plain Python before it loads its numba kernel (see
+#: ``small.SMALL_BUDGET``).
+SMALL_BUDGET = small.SMALL_BUDGET
 
 
 class Tokenizer:
@@ -302,7 +300,7 @@ class Tokenizer:
         """
         if self._segment is None:
             from ._kernels import read_only
-            from ._kernels.best_path import segment_best, segment_text
+            from ._kernels.best_path import chunk_bounds, segment_chunks, segment_text
             from ._kernels.viterbi import segment
 
             trie = self._trie
@@ -313,7 +311,9 @@ class Tokenizer:
             def run(buf, text_ends, split_lines, alpha, seed, offset):
                 buf = read_only(buf)  # one specialization (see _kernels.precompile)
                 if alpha < 0:
-                    return segment_best(buf, text_ends, split_lines, *automaton)
+                    # best_path.segment_best, as two kernels (see its doc)
+                    chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
+                    return segment_chunks(buf, chunk_ends, text_chunks, *automaton)
                 return segment(buf, text_ends, split_lines, *tables, alpha, seed, offset)
 
             def best_text(data: bytes) -> np.ndarray:

@@ -41,7 +41,8 @@ class PieceTrie:
 
     @property
     def automaton(self) -> tuple:
-        """The arguments ``best_path.segment_best`` takes after ``split_lines``."""
+        """The arguments ``best_path.segment_best`` takes after ``split_lines`` (and
+        ``segment_chunks`` after the chunks)."""
         return (self.nodes, self.fail, self.cand_se, self.cand_len, self.id_logp,
                 self.cand_id)
 

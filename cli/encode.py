@@ -101,18 +101,19 @@ def command(model, files, fmt, bos, eos, alpha, seed, output, threads, errors, j
 
         if encode_small(model, files, output, bos, eos, errors):
             return
-    import numpy as np
-
-    from bytepiece.normalize import nfc
-    from bytepiece.tokenizer import SMALL_BUDGET
+    from bytepiece.small import SMALL_BUDGET
 
     size = documents.size_bytes if documents is not None else input_size(files)
     if size is not None and size > SMALL_BUDGET:  # it gets to the kernels: compile ahead
         kernels = _kernels(alpha >= 0, fmt, offsets or special != "none")
         # the segmentation is the slowest to compile, and needed right after the model's
         # automaton: compiled here at once, while the child compiles the automaton's
-        segment = "viterbi.segment" if alpha >= 0 else "best_path.segment_best"
+        # (before numpy is imported here: the child starts sooner)
+        segment = "viterbi.segment" if alpha >= 0 else "best_path.segment_chunks"
         click.get_current_context().with_resource(compile_ahead(kernels, model, segment))
+    import numpy as np
+
+    from bytepiece.normalize import nfc
     tokenizer = load_tokenizer(model, seed, "encode")
     threads = threads or os.cpu_count() or 1
     allowed = _allowed_special(tokenizer, special)
@@ -251,7 +252,8 @@ def _kernels(sampling: bool, fmt: str, offsets: bool) -> list[str]:
 
     kernels = list(ENCODE_KERNELS)
     if sampling:
-        kernels[kernels.index("best_path.segment_best")] = "viterbi.segment"
+        kernels.remove("best_path.chunk_bounds")
+        kernels[kernels.index("best_path.segment_chunks")] = "viterbi.segment"
     if fmt not in ("ids", "jsonl") or offsets:
         kernels.remove("text_io.format_id_lines")
     return kernels

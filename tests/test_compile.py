@@ -84,7 +84,7 @@ def _workload(tmp_path, env=None) -> dict:
 
 
 def test_specializations_expand_the_candidate_types():
-    expanded = [args for name, args in specializations() if name == "best_path.segment_best"]
+    expanded = [args for name, args in specializations() if name == "best_path.segment_chunks"]
     assert len(expanded) == 6  # lengths u1/u2/u4 by ids u2/u4
     assert len(set(expanded)) == 6
     assert all("{" not in args for _, args in specializations())
@@ -106,7 +106,7 @@ def test_callers_pass_only_the_listed_argument_types(tmp_path):
         listed.setdefault(name, set()).add(str(numba_types(args)))
     used = {name: sigs for name, sigs in seen.items() if name in SIGNATURES and sigs}
     assert {"ngrams.count_slices", "lm.count_pieces", "viterbi.segment",
-            "best_path.segment_best", "text_io.parse_id_lines", "suffixes.refine",
+            "best_path.segment_chunks", "text_io.parse_id_lines", "suffixes.refine",
             "unigram.expected_counts"} <= set(used)
     for name, sigs in used.items():
         assert set(sigs) <= listed[name], name

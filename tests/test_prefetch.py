@@ -91,7 +91,7 @@ def test_a_cold_encode_gives_the_ids_of_a_warm_one(tmp_path):
     first, second = tmp_path / "1.txt", tmp_path / "2.txt"
     report = _run(_cli("encode", "-m", str(model), str(corpus), "-o", str(first), "-q"),
                   tmp_path)
-    segment = "best_path.segment_best"
+    segment = "best_path.segment_chunks"
     assert segment in report["compiled"] or segment in report["hits"]
     assert report["hits"], report  # the child compiled some of them
     again = _run(_cli("encode", "-m", str(model), str(corpus), "-o", str(second), "-q"),
@@ -164,7 +164,7 @@ assert p.child.returncode is not None
 def test_the_candidate_types_are_those_of_the_model(model):
     tokenizer = Tokenizer(MODELS / model)
     trie = tokenizer._trie
-    [(_, args)] = signatures_of(["best_path.segment_best"], tokenizer._model.pieces)
+    [(_, args)] = signatures_of(["best_path.segment_chunks"], tokenizer._model.pieces)
     types = [part.strip() for part in args.split(",")]
     assert types[-3] == f"{np.dtype(trie.cand_len.dtype).str[1:]}[::1]"
     assert types[-1] == f"{np.dtype(trie.cand_id.dtype).str[1:]}[::1]"
@@ -172,4 +172,22 @@ def test_the_candidate_types_are_those_of_the_model(model):
 
 def test_kernels_of_unknown_types_are_left_out():
     assert signatures_of(ENCODE_KERNELS) == [
-        (k, SIGNATURES[k][0]) for k in ENCODE_KERNELS if k != "best_path.segment_best"]
+        (k, SIGNATURES[k][0]) for k in ENCODE_KERNELS if k != "best_path.segment_chunks"]
+
+
+def test_a_kernel_not_in_the_cache_is_told_without_numba(tmp_path):
+    code = """
+import sys
+from bytepiece._kernels import prefetch
+assert prefetch._surely_missing("automaton.failure_links")
+assert "numba" not in sys.modules
+from bytepiece._kernels.precompile import dispatcher, numba_types, signatures_of
+[(k, a)] = signatures_of(["automaton.failure_links"])
+dispatcher(k).compile(numba_types(a))
+assert not prefetch._surely_missing("automaton.failure_links")
+assert prefetch._surely_missing("automaton.candidate_lists")
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=ROOT, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]

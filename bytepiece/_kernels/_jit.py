@@ -1,4 +1,4 @@
-"""The one jit decorator every kernel uses, so compile flags live in one place.
+"""The jit decorators every kernel uses, so compile flags live in one place.
 
 ``cache=True`` keeps compile cost out of users' way (compiled code is stored on
 disk beside the module, or under ``NUMBA_CACHE_DIR``); ``nogil=True`` lets the
@@ -9,3 +9,6 @@ kernel into plain Python for debugging and coverage.
 import numba
 
 kernel = numba.njit(cache=True, nogil=True)
+#: For the helpers only other kernels call: no wrapper that would let Python call them,
+#: one function less per helper for LLVM to optimize and emit on a first run.
+inner = numba.njit(cache=True, nogil=True, no_cpython_wrapper=True)

@@ -22,7 +22,7 @@ code for negative signed indices would slow every load.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 from .layout import PAIR_BITS
 from .viterbi import chunk_end
 
@@ -37,7 +37,8 @@ def chunk_bounds(buf, text_ends, split_lines):
     of chunks up to its end. A chunk is a text, or with ``split_lines`` a line
     with its run of newlines (``.*\\n+|.+``); empty texts have none."""
     n_texts = text_ends.shape[0]
-    ends = np.empty(max(16, n_texts + buf.shape[0] // 32), np.int64)
+    guess = n_texts + buf.shape[0] // 32
+    ends = np.empty(guess if guess > 16 else 16, np.int64)  # not max(): one compile less
     text_chunks = np.empty(n_texts, np.int64)
     k = 0
     t0 = np.int64(0)  # not the literal 0: numba would compile chunk_end for it too
@@ -59,7 +60,7 @@ def chunk_bounds(buf, text_ends, split_lines):
     return ends[:k], text_chunks
 
 
-@kernel
+@inner
 def _advance(buf, p, q, lo, nodes, fail, cand_se, lists):
     """One automaton move: take byte buf[p] from state q when q has that child,
     else follow q's failure link. Returns (p, q) after it; lists[p - lo] is set
@@ -79,7 +80,7 @@ def _advance(buf, p, q, lo, nodes, fail, cand_se, lists):
     return p + took, q
 
 
-@kernel
+@inner
 def _finish_lane(buf, p, end, q, lo, nodes, fail, cand_se, lists):
     """The rest of one lane, alone: from position p in state q up to ``end``."""
     while p < end:
@@ -136,7 +137,7 @@ def _read_lanes(buf, cuts, lo, nodes, fail, cand_se, lists):
     _finish_lane(buf, p7, e7, q7, ulo, nodes, fail, cand_se, lists)
 
 
-@kernel
+@inner
 def _best_chunk(buf, c0, lists, s0, n, cand_len, id_logp, cand_id, guard,
                 scores, routes, sparse):
     """Fill scores/routes for the chunk buf[c0:c0 + n], whose candidate lists are
@@ -237,12 +238,24 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
     state the candidate lists of ``automaton.candidate_lists`` and the score of
     each id, ``id_logp`` (see ``PieceTrie``). Returns ``(ids, token_ends)``:
     int32 ids in order and int64 cumulative token counts at each text's end.
+
+    ``chunk_bounds`` then ``segment_chunks``; callers in Python call those two
+    (two kernels, which two processes can compile at once: see ``prefetch``).
     """
+    chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
+    return segment_chunks(buf, chunk_ends, text_chunks, nodes, fail, cand_se, cand_len,
+                          id_logp, cand_id)
+
+
+@kernel
+def segment_chunks(buf, chunk_ends, text_chunks, nodes, fail, cand_se, cand_len, id_logp,
+                   cand_id):
+    """``segment_best`` of the texts of ``buf`` split into chunks by ``chunk_bounds``
+    (``chunk_ends, text_chunks``): ``(ids, token_ends)``."""
     zero = np.uint64(0)
-    n_texts = text_ends.shape[0]
+    n_texts = text_chunks.shape[0]
     ids = np.empty(buf.shape[0], np.int32)
     token_ends = np.empty(n_texts, np.int64)
-    chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
     n_chunks = chunk_ends.shape[0]
     tokens_after = np.empty(n_chunks, np.int64)
     guard = np.int64(cand_len[0])  # the fillers' length: the longest piece's
@@ -250,7 +263,8 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
     # np.full, not np.empty and a loop as elsewhere: that made Chinese text 10-15% slower
     scores = np.full(guard + cap + 1, -np.inf)
     routes = np.empty(guard + cap + 1, np.uint64)
-    lists = np.empty(min(BLOCK, buf.shape[0] + 1), np.uint64)
+    # conditionals, not min and max: each of those is one more function to compile
+    lists = np.empty(BLOCK if buf.shape[0] >= BLOCK else buf.shape[0] + 1, np.uint64)
     cuts = np.empty(_LANES + 1, np.int64)
     out = 0
     i = 0
@@ -270,7 +284,8 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
             target = lo + (hi - lo) * lane // _LANES
             while c < j - 1 and chunk_ends[c] < target:
                 c += 1
-            cuts[lane] = max(cuts[lane - 1], min(chunk_ends[c], hi))
+            cut = chunk_ends[c] if chunk_ends[c] < hi else hi
+            cuts[lane] = cut if cut > cuts[lane - 1] else cuts[lane - 1]
         cuts[_LANES] = hi
         _read_lanes(buf, cuts, lo, nodes, fail, cand_se, lists)
         sparse = _mostly_bytes(lists, hi - lo)
@@ -278,7 +293,7 @@ def segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len, id
             c0 = chunk_ends[c - 1] if c > 0 else 0
             n = chunk_ends[c] - c0
             if n + 1 > cap:
-                cap = max(n + 1, 2 * cap)
+                cap = n + 1 if n + 1 > 2 * cap else 2 * cap
                 scores = np.full(guard + cap + 1, -np.inf)
                 routes = np.empty(guard + cap + 1, np.uint64)
             _best_chunk(buf, c0, lists, c0 - lo, n, cand_len, id_logp, cand_id,
@@ -314,6 +329,7 @@ def segment_text(data, split_lines, nodes, fail, cand_se, cand_len, id_logp, can
     buf = np.frombuffer(data, np.uint8)
     text_ends = np.empty(1, np.int64)
     text_ends[0] = buf.shape[0]
-    ids, _ = segment_best(buf, text_ends, split_lines, nodes, fail, cand_se, cand_len,
-                          id_logp, cand_id)
+    chunk_ends, text_chunks = chunk_bounds(buf, text_ends, split_lines)
+    ids, _ = segment_chunks(buf, chunk_ends, text_chunks, nodes, fail, cand_se, cand_len,
+                            id_logp, cand_id)
     return ids

@@ -16,8 +16,6 @@ import itertools
 import time
 from typing import Callable, Iterator, NamedTuple
 
-import numpy as np
-
 #: Kernel (module.function of ``bytepiece._kernels``) -> argument types, one string per
 #: specialization: numpy dtype codes, ``[::1]`` for a C array, ``ro`` read-only;
 #: ``{len}`` and ``{id}`` stand for the candidate lists' types.
@@ -50,8 +48,9 @@ SIGNATURES: dict[str, list[str]] = {
     "automaton.failure_links": ["u4[::1]"],
     "automaton.candidate_lists": ["u4[::1], u4[::1], i8[::1], i8[::1], f8[::1], i4[::1], i8"],
     # encoding: best path (automaton), sampling (trie), one text, long lines
-    "best_path.segment_best": ["u1[::1]ro, i8[::1], b1, u4[::1], u4[::1], u8[::1], {len}[::1], "
-                               "f8[::1], {id}[::1]"],
+    "best_path.chunk_bounds": ["u1[::1]ro, i8[::1], b1"],
+    "best_path.segment_chunks": ["u1[::1]ro, i8[::1], i8[::1], u4[::1], u4[::1], u8[::1], "
+                                 "{len}[::1], f8[::1], {id}[::1]"],
     "best_path.segment_text": ["bytes, b1, u4[::1], u4[::1], u8[::1], {len}[::1], f8[::1], "
                                "{id}[::1]"],
     "viterbi.segment": ["u1[::1]ro, i8[::1], b1, u4[::1], i4[::1], f8[::1], u4[::1], f8, u8, "
@@ -82,7 +81,7 @@ UNIGRAM_KERNELS = ["suffixes.chunk_ends_of", "suffixes.first_keys", "suffixes.fi
 #: The kernels that take longest to compile (seconds each, where the others take under one):
 #: the child of ``prefetch`` starts with them, the command reaching them first otherwise
 #: compiles one alone while the child has run out of work.
-SLOWEST = ["lm.count_pieces", "best_path.segment_best"]
+SLOWEST = ["lm.count_pieces", "best_path.segment_chunks"]
 #: The types the automaton's candidate lengths and ids can have (``trie.unsigned_type``;
 #: a model has at least 259 ids).
 _CANDIDATE_TYPES = {"len": ("u1", "u2", "u4"), "id": ("u2", "u4")}
@@ -114,10 +113,11 @@ def specializations() -> Iterator[tuple[str, str]]:
 
 
 #: The kernels a first ``encode`` of a file reaches, in order: building the model's
-#: automaton, then segmenting (the best path, or sampling), then writing ids as text.
+#: automaton, then segmenting (the best path: its chunks, then the chunks' best paths; or
+#: sampling), then writing ids as text.
 ENCODE_KERNELS = ["trie.build_double_array", "automaton.failure_links",
-                  "automaton.candidate_lists", "best_path.segment_best",
-                  "text_io.format_id_lines"]
+                  "automaton.candidate_lists", "best_path.chunk_bounds",
+                  "best_path.segment_chunks", "text_io.format_id_lines"]
 
 
 def signatures_of(kernels: list[str], pieces: list[bytes] | None = None
@@ -125,6 +125,8 @@ def signatures_of(kernels: list[str], pieces: list[bytes] | None = None
     """``(kernel, argument types)`` of ``kernels`` as the callers pass them; ``pieces``
     (a model's) give the types of the automaton's candidate lists."""
     if pieces is not None:
+        import numpy as np
+
         from ..trie import unsigned_type
 
         def code(largest: int) -> str:

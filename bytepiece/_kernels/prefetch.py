@@ -8,8 +8,10 @@ meanwhile, on another core: the slowest ones first (``precompile.SLOWEST``: the
 command would reach them while the child had little left to do, and compile them
 alone), then the others from the last. A command that needs a slow kernel soon
 after its first ones (encode: the segmentation after the model's automaton)
-compiles that one itself at once, and the child the others in order. A lock
-file per kernel decides who compiles it:
+compiles that one itself at once, and the child the others in order; when that
+kernel is surely not in the cache, the child is started before this process
+imports numba (the two imports then overlap). A lock file per kernel decides who
+compiles it:
 
 - the child takes a kernel's lock before compiling it, and skips a kernel whose
   lock this process holds;
@@ -23,6 +25,8 @@ compiler either way. With a warm cache no child is started.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -44,22 +48,33 @@ def ahead(kernels: list[str], model: str | None = None, first: str | None = None
     in numba's cache; None when there is nothing to compile. ``model``: the model file
     whose candidate types the encoding kernels take. ``first``: a kernel this process
     compiles before returning, while the child compiles the others in order (for a
-    slow kernel that a command needs soon after its first ones)."""
+    slow kernel that a command needs soon after its first ones).
+
+    When ``first`` is surely not in the cache (``_surely_missing``, which needs no
+    numba), the child starts before this process imports numba, so that the two
+    imports overlap; it is given every kernel, and loads those the cache has."""
     if fcntl is None or os.environ.get("NUMBA_DISABLE_JIT") == "1":
         return None
+    if first is not None and _surely_missing(first):
+        # the child starts before the model is read and numba (and numpy) imported here,
+        # with the kernels other than ``first`` that take no model types (any others
+        # are compiled where they are needed)
+        prefetch = Prefetch(signatures_of([k for k in kernels if k != first]), first).start()
+        try:
+            args = dict(signatures_of([first], _pieces(model))).get(first)
+            if all(_in_cache(kernel) for kernel in kernels):  # somewhere else after all
+                prefetch.stop()
+                return None
+            if args is not None:
+                dispatcher(first).compile(numba_types(args))
+        except BaseException:
+            prefetch.stop()
+            raise
+        return prefetch
     missing = [kernel for kernel in kernels if not _in_cache(kernel)]
     if not missing:
         return None
-    pieces = None
-    if model is not None:
-        from ..errors import BytePieceError
-        from ..model import Model
-
-        try:
-            pieces = Model.load(model).pieces
-        except BytePieceError:
-            pass  # loading it for the run says what is wrong
-    missing = signatures_of(missing, pieces)
+    missing = signatures_of(missing, _pieces(model))
     if not missing:
         return None
     args = dict(missing).get(first)
@@ -73,6 +88,19 @@ def ahead(kernels: list[str], model: str | None = None, first: str | None = None
     return prefetch
 
 
+def _pieces(model: str | None) -> list[bytes] | None:
+    """The pieces of the model file ``model`` (None without one, or if it does not load)."""
+    if model is None:
+        return None
+    from ..errors import BytePieceError
+    from ..model import Model
+
+    try:
+        return Model.load(model).pieces
+    except BytePieceError:
+        return None  # loading it for the run says what is wrong
+
+
 class Prefetch:
     """The child process compiling kernels, and this process's side of the locks."""
 
@@ -84,13 +112,13 @@ class Prefetch:
         self.mutex = threading.RLock()
         self.patched = []
         self.child = None
-        for kernel, _ in kernels:
-            self._wait_on_first_load(kernel)
 
     def start(self) -> "Prefetch":
         """Start the child. It compiles the kernels other than ``first`` in order when this
         process begins with ``first``; else the slowest ones (``SLOWEST``) first, then the
-        others from the last (this process starts with the first)."""
+        others from the last (this process starts with the first). Then make this
+        process's first loads of the kernels wait on the child (which imports numba here,
+        if it was not yet, while the child starts)."""
         if self.first is not None:
             self._take(self.first)  # before the child can
             later = [item for item in self.kernels if item[0] != self.first]
@@ -101,6 +129,8 @@ class Prefetch:
             [sys.executable, "-m", "bytepiece._kernels.prefetch", self.folder, *specs],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
+        for kernel, _ in self.kernels:
+            self._wait_on_first_load(kernel)
         return self
 
     def _wait_on_first_load(self, kernel: str) -> None:
@@ -182,6 +212,28 @@ def _in_cache(kernel: str) -> bool:
     try:
         return bool(cache._cache_file._load_index())
     except Exception:  # an unreadable index: numba compiles, so we might as well
+        return False
+
+
+def _surely_missing(kernel: str) -> bool:
+    """Whether numba's cache has no entry of ``kernel``, as far as can be told without
+    importing numba: no index file of it in any folder numba may keep it in
+    (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside the module or the user-wide cache).
+    False when in doubt; a wrong True costs only a child that loads the kernels."""
+    module, _, function = kernel.partition(".")
+    source = os.path.dirname(os.path.abspath(__file__))
+    subpath = f"{os.path.basename(source)}_{hashlib.sha1(source.encode()).hexdigest()}"
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        folders = [os.path.join(os.environ["NUMBA_CACHE_DIR"], subpath)]
+    else:
+        user = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        folders = [os.path.join(source, "__pycache__"), os.path.join(user, "numba", subpath),
+                   os.path.join(os.path.expanduser("~/Library/Caches/numba"), subpath)]
+    index = f"{module}.{function}-*.py{sys.version_info[0]}{sys.version_info[1]}*.nbi"
+    try:
+        return not any(glob.glob(os.path.join(glob.escape(folder), index))
+                       for folder in folders)
+    except Exception:  # noqa: BLE001 (a hint: any doubt means no)
         return False
 
 

@@ -7,14 +7,14 @@ and parsing in Python would cost more than the segmentation itself.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 
 _SPACE = 32
 _NEWLINE = 10
 _ZERO = 48
 
 
-@kernel
+@inner
 def _write_int(out, pos, value):
     """Write ``value`` (>= 0) in decimal at out[pos:], return the new position."""
     if value == 0:

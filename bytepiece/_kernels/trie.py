@@ -8,14 +8,14 @@ padded so that ``base[node] + c`` is always a valid index for any byte ``c``.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 
 ROOT = 0
 _FREE = -1
 _ROOT_CHECK = -2
 
 
-@kernel
+@inner
 def _grow(base, check, nxt, prv, value, size):
     """Return the arrays enlarged to ``size`` slots; new slots join the free list."""
     old = base.shape[0]
@@ -56,7 +56,8 @@ def build_double_array(data, offsets):
     n = offsets.shape[0] - 1
     # nodes are at most the strings' bytes, usually half of them (shared prefixes);
     # the arrays double if first-fit needs more
-    size = max(1024, offsets[n] + (offsets[n] >> 2) + 512)
+    size = offsets[n] + (offsets[n] >> 2) + 512
+    size = size if size > 1024 else 1024  # not max(): one compile less
     base = np.empty(0, np.int32)
     check = np.empty(0, np.int32)
     nxt = np.empty(0, np.int32)
@@ -148,5 +149,5 @@ def build_double_array(data, offsets):
     for s in range(max_slot + 1):
         if check[s] != _FREE and base[s] > max_base:
             max_base = base[s]
-    final = max(max_slot + 1, max_base + 256)
+    final = max_slot + 1 if max_slot + 1 > max_base + 256 else max_base + 256
     return base[:final].copy(), check[:final].copy(), value[:final].copy()

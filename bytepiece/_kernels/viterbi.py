@@ -11,7 +11,7 @@ numba would promote the sum to a float.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 
 _NEWLINE = 10
 #: ``pair`` entry of a 2-byte prefix that is no trie node (uint32 of -1).
@@ -23,7 +23,7 @@ _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
 
 
-@kernel
+@inner
 def chunk_end(buf, c0, t1, split_lines):
     """The end of the chunk starting at c0 in a text ending at t1 (int64 offsets): the
     text's end, or with ``split_lines`` the end of the line's run of newlines (``.*\n+|.+``)."""
