@@ -146,8 +146,15 @@ def test_an_em_step_equals_the_reference(words, rnd, floor):
     counts = prob * 50
     live, new = unigram.reestimate(Pieces(pieces), counts, _Batches(texts), 2, None, 1, floor)
     want = ref.em_step(texts, dict(zip(pieces, counts)), floor)
-    assert live.pieces == list(want)
-    assert new == pytest.approx(np.array(list(want.values())), abs=1e-6)
+    if live.pieces != list(want):
+        # only a near-tie at the floor's cut may go either way (fixed point against floats)
+        expected, _ = ref.expected_counts(texts, dict(zip(pieces, counts / counts.sum())))
+        differ = set(live.pieces) ^ set(want)
+        assert len(live.pieces) == len(want)
+        values = [expected.get(p, 0.0) for p in differ]
+        assert max(values) - min(values) < 1e-6, (differ, values)
+    else:
+        assert new == pytest.approx(np.array(list(want.values())), abs=1e-6)
 
 
 @settings(max_examples=60, deadline=None)
@@ -160,8 +167,15 @@ def test_a_pruning_round_keeps_what_the_reference_keeps(words, rnd, by):
     keep = 256 + (len(pieces) - 256) // 2
     live, kept = unigram.prune_round(Pieces(pieces), counts, keep, by)
     want = ref.prune(dict(zip(pieces, counts)), keep, by)
-    assert live.pieces == list(want)
-    assert kept.tolist() == list(want.values())
+    if live.pieces != list(want):
+        # only a near-tie at the cut may go either way (the kernel's float sums against
+        # the reference's)
+        loss = dict(zip(pieces, Pieces(pieces).loss(counts)))
+        values = [loss[p] for p in set(live.pieces) ^ set(want)]
+        assert len(live.pieces) == len(want)
+        assert by == "loss" and max(values) - min(values) < 1e-9 * max(map(abs, values))
+    else:
+        assert kept.tolist() == list(want.values())
 
 
 # -- what it trains --------------------------------------------------------------------
