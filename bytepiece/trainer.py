@@ -256,7 +256,7 @@ class Trainer:
             self.pieces = unigram.train_unigram(
                 chunks, self.max_vocab_size, self.max_piece_length, self.min_count,
                 self.ensure_unicode, workers, progress,
-                seed_bytes=unigram.seed_sample_bytes(budget))
+                seed_bytes=unigram.seed_sample_bytes(budget, chunks.total))
         finally:
             progress.close()
         self.timings["unigram em"] = time.perf_counter() - t

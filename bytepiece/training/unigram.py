@@ -37,8 +37,7 @@ from .prune import _ranges
 #: over them costs in proportion: more compress better, with diminishing returns)
 SEED_FACTOR = 16
 SEED_MOST = 1 << 18
-#: most bytes of chunks the suffix array of the seeding is built over (an evenly spaced
-#: sample of the corpus beyond that): about 40 bytes of memory each at the peak, and
+#: least bytes of chunks the suffix array of the seeding covers (``seed_sample_bytes``);
 #: its time grows faster than its size (16 MB takes twice as long per byte as 8 MB)
 SEED_SAMPLE_BYTES = 8 << 20
 #: the share of pieces each pruning round keeps
@@ -368,8 +367,11 @@ def chunk_allowance(budget: int) -> int:
     return budget // 4
 
 
-def seed_sample_bytes(budget: int) -> int:
-    """Bytes of chunks the seeding's suffix array covers: SEED_SAMPLE_BYTES, less when
-    the budget is under 96 times that (at least 1 MB). The model depends on the sample,
-    so on the budget only below that."""
-    return max(1 << 20, min(SEED_SAMPLE_BYTES, budget // 96))
+def seed_sample_bytes(budget: int, total: int) -> int:
+    """Bytes of chunks the seeding's suffix array covers: a sixteenth of the corpus, at
+    least SEED_SAMPLE_BYTES (8 MB: on the benchmark's 20 MB, 16 MB of suffix array took
+    twice as long per byte), at most 1/96 of the budget (its arrays take about 40-60
+    bytes per byte at the peak) and at least 1 MB. A large corpus needs a large sample:
+    pieces common only in one part of it must reach the seeds. The model depends on the
+    budget only below 96 times the sample."""
+    return max(1 << 20, min(budget // 96, max(SEED_SAMPLE_BYTES, total // 16)))
