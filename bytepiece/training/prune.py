@@ -66,21 +66,14 @@ def cut_to_sizes(splitter: "Splitter", counts: np.ndarray,
     return final
 
 
-class Splitter:
-    """Re-split texts with the unigram tokenizer of a subset of ``pieces``.
+class CompiledPieces:
+    """Pieces compiled for the trie-walking kernels: the trie (piece i has id i, scores
+    given per call), the slot where each piece ends, and their bytes back to back."""
 
-    The trie is built once, over all the pieces; for a subset, the pieces
-    outside it get the log-probability +inf, which the segmentation kernel
-    reads as "no piece ends here": the same segmentation as a trie of the
-    subset alone, without rebuilding one per round.
-    """
-
-    def __init__(self, pieces: list[bytes], workers: int, progress=None):
+    def __init__(self, pieces: list[bytes]):
         from ..trie import PieceTrie
 
         self.pieces = pieces
-        self.workers = workers
-        self.progress = progress  # a progress bar, updated once per re-split
         n = len(pieces)
         self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n),
                                    automaton=False)
@@ -97,6 +90,21 @@ class Splitter:
         from .._kernels.lm import gather
 
         return gather(read_only(self.arena), self.starts, self.lengths, which)
+
+
+class Splitter(CompiledPieces):
+    """Re-split texts with the unigram tokenizer of a subset of ``pieces``.
+
+    The trie is built once, over all the pieces; for a subset, the pieces
+    outside it get the log-probability +inf, which the segmentation kernel
+    reads as "no piece ends here": the same segmentation as a trie of the
+    subset alone, without rebuilding one per round.
+    """
+
+    def __init__(self, pieces: list[bytes], workers: int, progress=None):
+        super().__init__(pieces)
+        self.workers = workers
+        self.progress = progress  # a progress bar, updated once per re-split
 
     def split(self, alive, counts, buf, ends, weights):
         """Counts, per piece of ``alive`` (int64 indices), of the best segmentation of the
@@ -141,7 +149,7 @@ class Splitter:
             return segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, False,
                            trie.nodes, trie.value, logp, trie.pair, -1.0, np.uint64(0), 0)
 
-        parts = _ranges(ends, self.workers)
+        parts = text_ranges(ends, self.workers)
         if len(parts) == 1:
             results = [run(parts[0])]
         else:
@@ -161,7 +169,7 @@ class Splitter:
             alive, counts = alive[used], totals[used]
 
 
-def _ranges(ends: np.ndarray, workers: int) -> list[tuple[int, int]]:
+def text_ranges(ends: np.ndarray, workers: int) -> list[tuple[int, int]]:
     """Split texts 0..len(ends) into at most ``workers`` ranges of about equal bytes."""
     n = len(ends)
     if workers <= 1 or n < 2 or ends[-1] < (1 << 16):

@@ -31,7 +31,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .prune import _ranges
+from .prune import CompiledPieces, text_ranges
 
 #: candidates seeded, per piece of the largest size, and at most (the first EM pass
 #: over them costs in proportion: more compress better, with diminishing returns)
@@ -191,7 +191,7 @@ class Packed:
     def batches(self):
         from ..trainer import BATCH_CHARS
 
-        for lo, hi in _ranges(self.ends, max(1, len(self.buf) // BATCH_CHARS)):
+        for lo, hi in text_ranges(self.ends, max(1, len(self.buf) // BATCH_CHARS)):
             b0 = int(self.ends[lo - 1]) if lo else 0
             yield self.buf[b0:int(self.ends[hi - 1])], self.ends[lo:hi] - b0
 
@@ -251,21 +251,13 @@ def repeated_substrings(buf: np.ndarray, ends: np.ndarray, depth: int,
 
 # -- phases 3 and 4: EM and pruning ------------------------------------------------------
 
-class Pieces:
-    """The live pieces compiled for the kernels: a trie over them alone (the walk never
-    wanders down the paths of pruned ones), and each piece's slot in it."""
+class Pieces(CompiledPieces):
+    """The live pieces compiled for the kernels, over them alone (the trie walk never
+    wanders down the paths of pruned ones)."""
 
     def __init__(self, pieces: list[bytes]):
-        from ..trie import PieceTrie
-
-        n = len(pieces)
-        self.pieces = pieces
-        self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n),
-                                   automaton=False)
-        terminal = np.flatnonzero(self.trie.value >= 0)
-        self.slot = np.empty(n, np.int64)
-        self.slot[self.trie.value[terminal]] = terminal
-        self.single = np.fromiter(map(len, pieces), np.int64, n) == 1
+        super().__init__(pieces)
+        self.single = self.lengths == 1
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -299,7 +291,7 @@ class Pieces:
         with ThreadPoolExecutor(workers) as pool:
             for buf, ends in chunks.batches():
                 parts = []
-                for lo, hi in _ranges(ends, workers):
+                for lo, hi in text_ranges(ends, workers):
                     b0 = int(ends[lo - 1]) if lo else 0
                     parts.append((read_only(buf[b0:int(ends[hi - 1])]), ends[lo:hi] - b0))
                 likelihood += sum(pool.map(run, range(len(parts)), *zip(*parts)))
@@ -312,8 +304,7 @@ class Pieces:
         from .._kernels.unigram import alternatives
 
         logp = self.log_probabilities(counts)
-        buf = np.frombuffer(b"".join(self.pieces), np.uint8)
-        ends = np.cumsum(np.fromiter(map(len, self.pieces), np.int64, len(self.pieces)))
+        buf, ends = self.texts(np.arange(len(self.pieces)))
         alt, _ = alternatives(read_only(buf), ends, self.trie.nodes, logp, self.trie.pair)
         loss = counts * (logp[self.slot] - alt)
         loss[self.single] = np.inf
