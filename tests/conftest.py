@@ -18,6 +18,25 @@ ROOT = HERE.parent
 FIXTURES = HERE / "fixtures"
 CORPORA = ROOT / "corpora"
 
+#: Code run in a subprocess to record numba's compilations: the list ``compiled`` gets
+#: each kernel compiled, named "module.function" in ``bytepiece._kernels`` (as
+#: ``_kernels.precompile.SIGNATURES`` names them).
+COMPILE_LISTENER = r"""
+import numba.core.event as ev
+
+compiled = []
+
+class _CompileListener(ev.Listener):
+    def on_start(self, event):
+        pass
+
+    def on_end(self, event):
+        f = event.data["dispatcher"].py_func
+        compiled.append(f"{f.__module__.rsplit('.', 1)[1]}.{f.__name__}")
+
+ev.register("numba:compile", _CompileListener())
+"""
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_model_cache(tmp_path_factory):

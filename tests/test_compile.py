@@ -8,31 +8,18 @@ import sys
 from pathlib import Path
 
 from bytepiece._kernels.precompile import SIGNATURES, numba_types, specializations
+from conftest import COMPILE_LISTENER
 
 CORPUS = Path(__file__).parent.parent / "corpora" / "en.txt"
 
 #: Runs the commands in one process (train, encode in every format and with sampling,
 #: a line too long to hold, decode), recording numba's compilations; prints JSON:
 #: the kernels' specializations in this process, what was compiled, the cache hits.
-WORKLOAD = r"""
-import json, sys
-import numba.core.event as ev
+WORKLOAD = "import json, sys\n" + COMPILE_LISTENER + r"""
 import bytepiece_cli._common as common
 from bytepiece_cli.main import main
 
 common.BLOCK_BYTES = 1 << 16  # so that long.txt's line is streamed (bytepiece.streaming)
-
-compiled = []
-
-class Listener(ev.Listener):
-    def on_start(self, event):
-        pass
-
-    def on_end(self, event):
-        f = event.data["dispatcher"].py_func
-        compiled.append(f"{f.__module__}.{f.__name__}")
-
-ev.register("numba:compile", Listener())
 corpus, folder = sys.argv[1], sys.argv[2]
 text = open(corpus, "rb").read()[:400_000]
 open(f"{folder}/c.txt", "wb").write(text)

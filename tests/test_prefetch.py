@@ -15,27 +15,13 @@ import pytest
 
 from bytepiece import Tokenizer
 from bytepiece._kernels.precompile import ENCODE_KERNELS, SIGNATURES, signatures_of
+from conftest import COMPILE_LISTENER, ROOT
 
-ROOT = Path(__file__).parent.parent
 MODELS = Path(__file__).parent / "fixtures" / "models"
 
 #: Registers a listener of numba's compilations, runs the code of argv[1], then prints
 #: JSON: the kernels this process compiled, and those it loaded from the cache.
-HARNESS = r"""
-import json, sys
-import numba.core.event as ev
-
-compiled = []
-
-class Listener(ev.Listener):
-    def on_start(self, event):
-        pass
-
-    def on_end(self, event):
-        f = event.data["dispatcher"].py_func
-        compiled.append(f"{f.__module__.rsplit('.', 1)[1]}.{f.__name__}")
-
-ev.register("numba:compile", Listener())
+HARNESS = "import json, sys\n" + COMPILE_LISTENER + r"""
 exec(sys.argv[1])
 from bytepiece._kernels.precompile import SIGNATURES, dispatcher
 hits = [k for k in SIGNATURES if sum(dispatcher(k).stats.cache_hits.values())]
