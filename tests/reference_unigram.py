@@ -73,15 +73,14 @@ def expected_counts(texts: list[bytes], prob: dict[bytes, float]
     return dict(totals), likelihood
 
 
-def best_without_itself(piece: bytes, logp: dict[bytes, float]) -> tuple[float, int]:
-    """(log-probability, tokens) of the best segmentation of ``piece`` into other live
-    pieces; (-inf, 0) for a single byte."""
+def best_without_itself(piece: bytes, logp: dict[bytes, float]) -> float:
+    """The log-probability of the best segmentation of ``piece`` into other live pieces;
+    -inf for a single byte."""
     if len(piece) < 2:
-        return -math.inf, 0
+        return -math.inf
     live = {p for p in logp if p != piece}
-    best = max(((sum(logp[p] for p in seg), -len(seg)) for seg in segmentations(piece, live)),
-               default=(-math.inf, 0))
-    return best[0], -best[1]
+    return max((sum(logp[p] for p in seg) for seg in segmentations(piece, live)),
+               default=-math.inf)
 
 
 def em_step(texts: list[bytes], counts: dict[bytes, float], floor: int
@@ -112,7 +111,7 @@ def prune(counts: dict[bytes, float], keep: int, by: str) -> dict[bytes, float]:
             return math.inf
         if by == "probability":
             return counts[p]
-        return counts[p] * (logp[p] - best_without_itself(p, logp)[0])
+        return counts[p] * (logp[p] - best_without_itself(p, logp))
 
     ranked = sorted(order, key=lambda p: (-score(p), order.index(p)))[:keep]
     return {p: counts[p] for p in order if p in set(ranked)}

@@ -19,23 +19,21 @@ def _child(nodes, node, byte):
 
 @kernel
 def alternatives(buf, ends, nodes, logp, pair):
-    """For each text (a piece), the best segmentation into other pieces: its
-    log-probability and number of tokens (float64[n], int64[n]).
+    """For each text (a piece), the log-probability of its best segmentation into other
+    pieces (float64[n]).
 
     The forward dynamic programme of ``viterbi._best_path_chunk`` with one edge left
     out, the whole text as one piece. ``logp`` is +inf where no live piece ends; every
-    single byte must be live. A single byte has no alternative: -inf, 0 tokens.
+    single byte must be live. A single byte has no alternative: -inf.
     """
     m = ends.shape[0]
     best = np.empty(m, np.float64)
-    tokens = np.zeros(m, np.int64)
     longest = 1
     t0 = 0
     for t in range(m):
         longest = max(longest, ends[t] - t0)
         t0 = ends[t]
     scores = np.empty(longest + 1, np.float64)
-    counts = np.zeros(longest + 1, np.int64)
     root_base = np.int64(nodes[0])
     t0 = 0
     for t in range(m):
@@ -43,11 +41,9 @@ def alternatives(buf, ends, nodes, logp, pair):
         n = t1 - t0
         if n < 2:
             best[t] = -np.inf
-            tokens[t] = 0
             t0 = t1
             continue
         scores[0] = 0.0
-        counts[0] = 0
         for e in range(1, n + 1):
             scores[e] = -np.inf
         for s in range(n):
@@ -57,7 +53,6 @@ def alternatives(buf, ends, nodes, logp, pair):
             lp = logp[node]
             if here + lp > scores[s + 1]:
                 scores[s + 1] = here + lp
-                counts[s + 1] = counts[s] + 1
             if s + 1 >= n:
                 continue
             node = np.int64(pair[(c << 8) | np.int64(buf[t0 + s + 1])])
@@ -68,7 +63,6 @@ def alternatives(buf, ends, nodes, logp, pair):
                 lp = logp[node]
                 if lp <= 0.0 and not (s == 0 and e == n) and here + lp > scores[e]:
                     scores[e] = here + lp
-                    counts[e] = counts[s] + 1
                 if e >= n:
                     break
                 node = _child(nodes, node, buf[t0 + e])
@@ -76,9 +70,8 @@ def alternatives(buf, ends, nodes, logp, pair):
                     break
                 e += 1
         best[t] = scores[n]
-        tokens[t] = counts[n]
         t0 = t1
-    return best, tokens
+    return best
 
 
 #: Sums are kept in linear space, scaled by whole powers of 2**300 (exact), so that a

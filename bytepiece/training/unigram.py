@@ -305,7 +305,7 @@ class Pieces(CompiledPieces):
 
         logp = self.log_probabilities(counts)
         buf, ends = self.texts(np.arange(len(self.pieces)))
-        alt, _ = alternatives(read_only(buf), ends, self.trie.nodes, logp, self.trie.pair)
+        alt = alternatives(read_only(buf), ends, self.trie.nodes, logp, self.trie.pair)
         loss = counts * (logp[self.slot] - alt)
         loss[self.single] = np.inf
         return loss
