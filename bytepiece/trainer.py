@@ -19,8 +19,8 @@ outputs; the run files (``training.runs``) are what passes between them:
    with the unigram tokenizer of the kept pieces, drop unused ones, cut to size.
 
 ``algorithm="unigram"`` trains otherwise, in the phases of ``training.unigram``:
-pack the chunks, seed candidates from a suffix array, re-estimate by EM, prune by
-likelihood loss in rounds down to each size.
+pack the chunks, seed candidates from a suffix array, re-estimate by EM, prune the
+least probable pieces in rounds down to each size.
 
 Every phase gives exactly the reference's numbers: the same integer counts
 (sums do not depend on how the counts were split into runs), the same float64
@@ -71,8 +71,8 @@ class Trainer:
     corpus is cut out of it, so it never becomes a piece nor part of one.
 
     ``algorithm``: ``"bytepiece"`` (BytePiece 0.6.3's frequency cut, exactly) or
-    ``"unigram"`` (unigram language-model training by EM and likelihood pruning on the
-    same n-gram model's pieces: higher compression, and every requested size filled).
+    ``"unigram"`` (unigram language-model training on the raw chunks: suffix-array
+    seeds, EM, pruning in rounds; higher compression, and every requested size filled).
     """
 
     ALGORITHMS = ("bytepiece", "unigram")

@@ -57,7 +57,7 @@ def _memory_size(ctx, param, value: str | None) -> int | None:
 @click.option("--algorithm", type=click.Choice(["bytepiece", "unigram"]), default="bytepiece",
               show_default=True,
               help="bytepiece: BytePiece 0.6.3's frequency cut, exactly. unigram: EM and "
-                   "likelihood pruning, higher compression and every size filled.")
+                   "pruning in rounds, higher compression and every size filled.")
 @click.option("--order", type=click.IntRange(1, 7), default=6, show_default=True,
               help="Order of the byte n-gram model that proposes pieces.")
 @click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True,
