@@ -15,9 +15,10 @@ The phases, with explicit inputs and outputs:
    sums of every segmentation of every chunk under the unigram model (the first pass
    over a sample of the chunks when they are many, to sort the seeds; every later
    pass over all of them).
-4. ``prune_round``: pieces -> the ``shrink`` share of them whose removal would cost
-   the corpus the most log-likelihood, re-estimated again; down to each requested
-   size, largest first, so that one run gives every size.
+4. ``prune_round``: pieces -> the ``shrink`` share of them, the most probable (or,
+   with ``Choices.prune_by="loss"``, those whose removal would cost the corpus the
+   most log-likelihood), re-estimated again; down to each requested size, largest
+   first, so that one run gives every size.
 
 Counts are expected counts; the model file stores them rounded (at least 1), and
 their log(count / total) are the scores, as in any BytePiece model.
@@ -182,18 +183,15 @@ class ChunkCache:
 
 
 class Packed:
-    """Chunks already packed in one (buf, ends), read as ChunkCache's are."""
+    """Chunks already packed in one (buf, ends), read as ChunkCache's are: one batch (the
+    expected counts do not depend on how the chunks are batched)."""
 
     def __init__(self, buf: np.ndarray, ends: np.ndarray):
         self.buf, self.ends = buf, ends
         self.total = len(buf)
 
     def batches(self):
-        from ..trainer import BATCH_CHARS
-
-        for lo, hi in text_ranges(self.ends, max(1, len(self.buf) // BATCH_CHARS)):
-            b0 = int(self.ends[lo - 1]) if lo else 0
-            yield self.buf[b0:int(self.ends[hi - 1])], self.ends[lo:hi] - b0
+        yield self.buf, self.ends
 
 
 # -- phase 2: seeding --------------------------------------------------------------
