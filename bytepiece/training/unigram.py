@@ -167,18 +167,26 @@ class ChunkCache:
             yield self.batch(k)
 
     def sample(self, most_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batches at an even stride through the corpus, about ``most_bytes`` of them (at
-        least one), as one (buf, ends)."""
-        n = len(self)
-        if n == 0:
-            return np.zeros(0, np.uint8), np.zeros(0, np.int64)
-        take = max(1, min(n, round(most_bytes * n / max(self.total, 1))))
-        bufs, ends, offset = [], [], 0
-        for k in sorted({i * n // take for i in range(take)}):
-            buf, e = self.batch(k)
+        """Chunks at an even stride through the whole corpus (every file has its share),
+        about ``most_bytes`` of them, as one (buf, ends); all of them when they hold less."""
+        from .._kernels import read_only
+        from .._kernels.lm import gather
+
+        share = most_bytes / max(self.total, 1)
+        bufs, ends, offset, seen = [], [], 0, 0
+        for buf, e in self.batches():
+            n = len(e)
+            if share < 1:  # chunk k of the corpus is taken when k * share passes an integer
+                k = np.arange(seen, seen + n, dtype=np.float64)
+                which = np.flatnonzero(np.floor((k + 1) * share) > np.floor(k * share))
+                lengths = np.diff(e, prepend=0)
+                buf, e = gather(read_only(buf), e - lengths, lengths, which)
+            seen += n
             bufs.append(buf)
             ends.append(e + offset)
             offset += len(buf)
+        if not bufs:
+            return np.zeros(0, np.uint8), np.zeros(0, np.int64)
         return np.concatenate(bufs), np.concatenate(ends)
 
 
