@@ -13,7 +13,7 @@ A look-up touches a slot, an entry and the bytes: three cache lines.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 from .ngrams import lm_slot
 
 _LEN_SHIFT = np.uint64(56)
@@ -22,7 +22,7 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-@kernel
+@inner
 def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, order, ensure_unicode,
                 routes, states, nodes):
     """Fill states[0:c1-c0] with the best path of the n-gram LM over buf[c0:c1].
@@ -116,7 +116,7 @@ def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, order, ensure_unicode
         i -= 1
 
 
-@kernel
+@inner
 def _hash_bytes(data, start, length):
     h = _FNV_OFFSET
     for k in range(start, start + length):
@@ -133,7 +133,7 @@ def new_piece_table(capacity):
             np.empty(8 * cap, np.uint8), 0, 0)
 
 
-@kernel
+@inner
 def _piece_slot(slots, entries, arena, h, data, start, length):
     """The index in ``slots`` of the pair of piece data[start:start+length] (hash ``h``),
     or of the empty pair where it would go."""
@@ -195,7 +195,7 @@ def reserve_pieces(slots, entries, arena, n, used, extra, extra_bytes):
     return slots, entries, arena
 
 
-@kernel
+@inner
 def _add_piece(slots, entries, arena, n, used, data, start, length, count):
     """Add ``count`` to the piece data[start:start+length] (the table has room).
 
@@ -217,7 +217,7 @@ def _add_piece(slots, entries, arena, n, used, data, start, length, count):
     return n + 1, used + length
 
 
-@kernel
+@inner
 def _add_chunk_pieces(states, m, buf, c0, slots, entries, arena, n, used):
     """Count the pieces of buf[c0:c0+m] cut where ``states`` is 0; returns (n, used).
 
@@ -233,7 +233,7 @@ def _add_chunk_pieces(states, m, buf, c0, slots, entries, arena, n, used):
     return n, used
 
 
-@kernel
+@inner
 def _count_group(buf, chunk_ends, c_first, c_end, unigram, bigram, kv, kv_logp, order,
                  ensure_unicode, routes, states, nodes, slots, entries, arena, n, used):
     """Segment and count the pieces of chunks c_first..c_end-1 (the table has room)."""

@@ -19,7 +19,7 @@ into the language model's tables.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 
 _FIB = np.uint64(0x9E3779B97F4A7C15)
 _LEN_SHIFT = np.uint64(56)
@@ -38,7 +38,7 @@ def new_table(capacity):
     return np.zeros(2 * cap, np.uint64)
 
 
-@kernel
+@inner
 def _shift(table):
     """64 - log2(slots) for a table of (key, value) pairs: the Fibonacci hash of a
     key is the top bits of key * _FIB."""
@@ -48,7 +48,7 @@ def _shift(table):
     return np.uint64(64 - bits)
 
 
-@kernel
+@inner
 def _kv_index(table, key, shift):
     """The index in ``table`` of the pair holding ``key``, or of the empty pair for it."""
     mask = (table.shape[0] >> 1) - 1
@@ -60,7 +60,7 @@ def _kv_index(table, key, shift):
         i = (i + 1) & mask
 
 
-@kernel
+@inner
 def _grow(table):
     new = np.empty(2 * table.shape[0], np.uint64)  # not np.zeros: see _kernels.trie._grow
     for i in range(new.shape[0]):
@@ -74,7 +74,7 @@ def _grow(table):
     return new
 
 
-@kernel
+@inner
 def reserve(table, size, extra):
     """The table grown, if needed, so that ``extra`` more keys keep it at most half full.
 
@@ -86,7 +86,7 @@ def reserve(table, size, extra):
     return table
 
 
-@kernel
+@inner
 def _add(table, size, shift, key, count):
     """Add ``count`` to ``key`` (the table has room); returns the new size."""
     j = _kv_index(table, key, shift)
@@ -97,13 +97,13 @@ def _add(table, size, shift, key, count):
     return size
 
 
-@kernel
+@inner
 def shard_of(key, n_shards):
     """Which of ``n_shards`` tables holds ``key`` (a hash independent of the slot's)."""
     return np.int64(((key * _SHARD_MIX) >> np.uint64(40)) % np.uint64(n_shards))
 
 
-@kernel
+@inner
 def _count_slices_range(buf, lo, hi, end, order, shard, n_shards, table, size, shift):
     for i in range(lo, hi):
         length = min(order, end - i)
@@ -138,7 +138,7 @@ def count_slices(buf, chunk_ends, order, shard, n_shards, table, size):
     return table, size
 
 
-@kernel
+@inner
 def _aggregate(sorted_keys, sorted_counts, order, min_count, run_key, run_count, flush,
                out_keys, out_counts, write):
     """Sum the slices into n-grams; returns the number of n-grams kept.
@@ -226,7 +226,7 @@ def entries(table, size):
 LM_LOAD = 0.6
 
 
-@kernel
+@inner
 def lm_slot(kv, key):
     """The index in the LM table ``kv`` (uint64 pairs, any number of slots) of the pair
     holding ``key``, or of the empty pair for it: the slot is the top bits of the
@@ -242,7 +242,7 @@ def lm_slot(kv, key):
             i = np.uint64(0)
 
 
-@kernel
+@inner
 def _pair_index(key):
     """first_byte * 256 + second_byte of a packed key: its index in the dense bigram table."""
     return (np.int64(key & np.uint64(255)) << 8) | np.int64((key >> np.uint64(8)) & np.uint64(255))

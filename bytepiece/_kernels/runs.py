@@ -6,13 +6,13 @@ every bit depends on every byte: key ranges then split the pieces evenly.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inner, kernel
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-@kernel
+@inner
 def _mix(h):
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -54,7 +54,7 @@ def table_pieces(entries, arena, n):
     return counts, ends, data
 
 
-@kernel
+@inner
 def _compare(data, ends, i, j):
     """-1, 0 or 1 as piece i sorts before, with or after piece j (bytes, shorter first)."""
     a0 = ends[i - 1] if i else 0

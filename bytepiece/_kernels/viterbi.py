@@ -37,7 +37,7 @@ def chunk_end(buf, c0, t1, split_lines):
     return c1
 
 
-@kernel
+@inner
 def uniform(seed, position, start):
     """A uniform float in [0, 1) determined only by (seed, position, start).
 
@@ -53,7 +53,7 @@ def uniform(seed, position, start):
     return np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@kernel
+@inner
 def _offer(scores, routes, route_nodes, e, score, s, node):
     """Keep the piece s..e (ending at trie ``node``) if it beats end e's best so far.
 
@@ -66,7 +66,7 @@ def _offer(scores, routes, route_nodes, e, score, s, node):
     route_nodes[e] = node if better else route_nodes[e]
 
 
-@kernel
+@inner
 def _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes):
     """Fill ``routes``/``route_nodes`` with the best path over buf[c0:c1] (uint64 bounds).
 
@@ -114,7 +114,7 @@ def _best_path_chunk(buf, c0, c1, nodes, logp, pair, scores, routes, route_nodes
         s += one
 
 
-@kernel
+@inner
 def _sample_chunk(buf, c0, c1, nodes, logp, alpha, seed, offset, scores, routes, route_nodes):
     """Fill ``routes``/``route_nodes`` with a sampled path over buf[c0:c1] (uint64 bounds).
 
