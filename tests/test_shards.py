@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +142,46 @@ def test_compressed_ngram_run_reads_back_and_by_range(keys, lo, hi):
     want = (keys >= np.uint64(lo)) & (keys < np.uint64(hi))
     assert np.array_equal(np.concatenate([b.keys for b in got] or [keys[:0]]), keys[want])
     assert np.array_equal(np.concatenate([b.counts for b in got] or [counts[:0]]), counts[want])
+
+
+def _slice_keys(slices) -> np.ndarray:
+    """Byte slices of 1..7 bytes as sorted n-gram run keys (big-endian, length last)."""
+    return np.array(sorted(int.from_bytes(s.ljust(7, b"\0") + bytes([len(s)]), "big")
+                           for s in slices), np.uint64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.binary(min_size=1, max_size=7), min_size=1, max_size=400),
+       st.binary(min_size=1, max_size=7))
+def test_front_coded_slices_read_back_whole_and_by_range(slices, bound):
+    from bytepiece.training.runs import _front_coded
+
+    keys = _slice_keys(slices)
+    assert _front_coded(keys) is not None  # slices are front-coded, not differenced
+    counts = np.arange(1, len(keys) + 1, dtype=np.int64) * 5
+    packed = RunFile(run_bytes([Block(keys, counts)], NGRAMS))
+    whole = [b for b in packed.blocks()]
+    assert np.array_equal(np.concatenate([b.keys for b in whole]), keys)
+    assert np.array_equal(np.concatenate([b.counts for b in whole]), counts)
+    lo = _slice_keys([bound])[0]
+    got = [b for b in packed.blocks(int(lo))]
+    assert np.array_equal(np.concatenate([b.keys for b in got] or [keys[:0]]), keys[keys >= lo])
+
+
+def test_front_coded_kept_ngrams_are_smaller_than_differences(monkeypatch):
+    """Kept n-grams hold every prefix of each: front-coded, one new byte an entry."""
+    import bytepiece.training.runs as runs
+
+    text = (Path(__file__).parent.parent / "corpora" / "en.txt").read_bytes()[:200_000]
+    grams = {text[i:i + n] for n in range(1, 7) for i in range(len(text) - n)}
+    keys = _slice_keys(grams)
+    counts = np.random.default_rng(2).geometric(0.3, len(keys)).astype(np.int64)
+    front = run_bytes([Block(keys, counts)], NGRAMS)
+    monkeypatch.setattr(runs, "_front_coded", lambda keys: None)
+    differences = run_bytes([Block(keys, counts)], NGRAMS)
+    assert len(front) < 0.85 * len(differences)
+    back = RunFile(front)
+    assert np.array_equal(np.concatenate([b.keys for b in back.blocks()]), keys)
 
 
 def test_compressed_runs_are_smaller_and_match_uncompressed(tmp_path):

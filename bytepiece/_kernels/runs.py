@@ -114,3 +114,24 @@ def sum_sorted_pieces(keys, counts, ends, data, order):
         out_ends[m] = p
         m += 1
     return out_keys[:m].copy(), out_counts[:m].copy(), out_ends[:m].copy(), out_data[:p].copy()
+
+
+@kernel
+def front_decoded(lcp, lengths, suffix):
+    """uint64[n]: the n-gram keys of a front-coded block (``training.runs``): key i
+    takes its first lcp[i] bytes from key i-1, its next lengths[i] - lcp[i] bytes from
+    ``suffix`` in order, and its length in the lowest byte."""
+    n = lcp.shape[0]
+    keys = np.empty(n, np.uint64)
+    prev = np.uint64(0)
+    p = 0
+    for i in range(n):
+        key = np.uint64(lengths[i])
+        for k in range(np.int64(lcp[i])):
+            key |= prev & (np.uint64(255) << np.uint64(56 - 8 * k))
+        for k in range(np.int64(lcp[i]), np.int64(lengths[i])):
+            key |= np.uint64(suffix[p]) << np.uint64(56 - 8 * k)
+            p += 1
+        keys[i] = key
+        prev = key
+    return keys

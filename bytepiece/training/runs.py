@@ -27,10 +27,15 @@ run file that exists is whole: resuming training relies on this.
 
 Runs that travel between machines (``run_bytes``) are compressed: the kind has
 the ``COMPRESSED`` bit, and a block is ``n u64, data bytes u64, payload bytes
-u64`` and a zstd frame of its arrays, each array's bytes transposed (byte 0 of
-every value, then byte 1...). N-gram keys are sent as differences from the one
-before: sorted keys and small counts become runs of zero bytes, about 2 bytes
-an entry instead of 16. Pieces are sent without their keys (hashes, which do not
+u64`` and a zstd frame of its arrays, integers with their bytes transposed (byte
+0 of every value, then byte 1...), so that small counts become runs of zero
+bytes. N-gram keys that are slices (a length of 1..7, zero bytes after it) are
+front-coded: per key the bytes it shares with the one before (u8), its length
+(u8), then the bytes that follow the shared ones, all keys' back to back
+("data bytes" is their number). Sorted slices share most of their bytes, and a
+set of kept n-grams holds every prefix of each: one new byte a key, 1.8 bytes an
+entry in all instead of 2.3 (other keys, "data bytes" 0: differences from the
+one before). Pieces are sent without their keys (hashes, which do not
 compress), in the order of their first 8 bytes, so that pieces that share a
 start lie together; the reader computes the keys again and puts the entries
 back in key order.
@@ -154,9 +159,12 @@ class RunWriter:
             lengths = np.diff(b.ends, prepend=0).astype(np.uint32)
             parts += [lengths, b.data]
             data_bytes = b.data.shape[0]
+        if self.compress:
+            payload, suffix_bytes = _compress(parts)
+            if self.kind == NGRAMS:
+                data_bytes = suffix_bytes
         head = np.array([n, data_bytes], np.uint64)
         if self.compress:
-            payload = _compress(parts)
             parts = [np.array([len(payload)], np.uint64), np.frombuffer(payload, np.uint8)]
         self._index.append((self._offset, n, int(b.keys[0]), int(b.keys[-1])))
         for part in [head, *parts]:
@@ -199,11 +207,13 @@ def run_bytes(blocks, kind: int) -> bytes:
     return out.getvalue()
 
 
-def _compress(parts: list[np.ndarray]) -> bytes:
-    """One zstd frame of a block's arrays (see the module docstring)."""
+def _compress(parts: list[np.ndarray]) -> tuple[bytes, int]:
+    """One zstd frame of a block's arrays (see the module docstring), and for n-grams the
+    number of front-coded key bytes (0: the keys are differences)."""
     import zstandard
 
     keys = parts[0]
+    suffix_bytes = 0
     if len(parts) > 2:  # pieces: no keys, in the order of their first bytes
         counts, lengths, data = parts[1:]
         starts = np.cumsum(lengths, dtype=np.int64) - lengths
@@ -214,11 +224,33 @@ def _compress(parts: list[np.ndarray]) -> bytes:
         data, _ = gather(read_only(data), starts, lengths.astype(np.int64), order)
         raw = _transposed(counts[order]) + _transposed(lengths[order]) + data.tobytes()
     else:
-        delta = np.diff(keys, prepend=keys[:1]) if len(keys) else keys
-        if len(keys):
-            delta[0] = keys[0]
-        raw = _transposed(delta) + _transposed(parts[1])
-    return zstandard.ZstdCompressor(level=3).compress(raw)
+        coded = _front_coded(keys)
+        if coded is not None:
+            raw = coded + _transposed(parts[1])
+            suffix_bytes = len(coded) - 2 * len(keys)
+        else:
+            delta = np.diff(keys, prepend=keys[:1]) if len(keys) else keys
+            if len(keys):
+                delta[0] = keys[0]
+            raw = _transposed(delta) + _transposed(parts[1])
+    return zstandard.ZstdCompressor(level=3).compress(raw), suffix_bytes
+
+
+def _front_coded(keys: np.ndarray) -> bytes | None:
+    """Sorted slice keys front-coded: shared bytes u8[n], lengths u8[n], then the bytes
+    after the shared ones; None unless every key is a slice (see the module docstring)."""
+    n = len(keys)
+    rows = keys.byteswap().view(np.uint8).reshape(n, 8)  # the bytes in order, length last
+    lengths = rows[:, 7]
+    column = np.arange(7)
+    padding = column[None, :] >= lengths[:, None]
+    if n == 0 or lengths.min() < 1 or lengths.max() > 7 or rows[:, :7][padding].any():
+        return None
+    same = np.zeros((n, 8), bool)
+    same[1:, :7] = rows[1:, :7] == rows[:-1, :7]
+    lcp = np.minimum(np.argmin(same, axis=1), lengths).astype(np.uint8)
+    suffix = rows[:, :7][(column[None, :] >= lcp[:, None]) & ~padding]
+    return lcp.tobytes() + lengths.tobytes() + suffix.tobytes()
 
 
 def _prefixes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -344,6 +376,14 @@ class RunFile:
 
         size = int(np.frombuffer(f.read(8), np.uint64)[0])
         raw = zstandard.ZstdDecompressor().decompress(f.read(size))
+        if self.kind == NGRAMS and data_bytes:  # front-coded
+            from .._kernels.runs import front_decoded
+
+            lcp = np.frombuffer(raw, np.uint8, n)
+            lengths = np.frombuffer(raw, np.uint8, n, n)
+            suffix = np.frombuffer(raw, np.uint8, data_bytes, 2 * n)
+            return Block(front_decoded(lcp, lengths, suffix),
+                         _untransposed(raw, 2 * n + data_bytes, n, np.int64))
         if self.kind == NGRAMS:
             keys = np.cumsum(_untransposed(raw, 0, n, np.uint64), dtype=np.uint64)
             return Block(keys, _untransposed(raw, 8 * n, n, np.int64))
