@@ -130,6 +130,27 @@ def test_compressed_pieces_run_reads_back(pieces):
     assert back == pieces
 
 
+def test_compressed_pieces_run_of_many_blocks_reads_back_by_range(monkeypatch):
+    """Pieces travel in blocks of PIECE_BLOCK_ENTRIES, each front-coded on its own: any
+    key range reads back exactly the pieces in it; one large block takes fewer bytes."""
+    import bytepiece.training.runs as runs
+
+    rng = np.random.default_rng(5)
+    words = (Path(__file__).parent.parent / "corpora" / "en.txt").read_bytes().split()
+    pieces = {w[:40]: int(rng.integers(1, 1000)) for w in words[:20_000]}
+    block = _pieces_block(pieces)
+    whole = len(run_bytes([block], PIECES))
+    monkeypatch.setattr(runs, "PIECE_BLOCK_ENTRIES", 64)
+    run = RunFile(run_bytes([block], PIECES))
+    assert run.index.shape[0] == -(-len(block) // 64)
+    lo, hi = np.sort(rng.integers(0, 2**64 - 1, 2, dtype=np.uint64))
+    got = {b.piece(i): int(b.counts[i]) for b in run.blocks(int(lo), int(hi))
+           for i in range(len(b))}
+    inside = (block.keys >= lo) & (block.keys < hi)
+    assert got == {block.piece(i): int(block.counts[i]) for i in np.flatnonzero(inside)}
+    assert whole < run.size  # one large block: neighbours share more bytes
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(1, 2**64 - 1), max_size=400, unique=True),
        st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))

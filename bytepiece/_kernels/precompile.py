@@ -33,6 +33,8 @@ SIGNATURES: dict[str, list[str]] = {
     "runs.sum_sorted_pieces": ["u8[::1]ro, i8[::1]ro, i8[::1]ro, u1[::1]ro, i8[::1]ro"],
     # training on a cluster: the n-gram runs tasks pass each other
     "runs.front_decoded": ["u1[::1]ro, u1[::1]ro, u1[::1]ro"],
+    "runs.front_coded_pieces": ["u1[::1]ro, i8[::1], i8[::1], i8[::1]"],
+    "runs.front_decoded_pieces": ["u1[::1]ro, u4[::1], u1[::1]ro"],
     # unigram training: the seeding's suffix array, EM, pruning by loss
     "suffixes.chunk_ends_of": ["i8, i8[::1]"],
     "suffixes.first_keys": ["u1[::1]ro, i4[::1]"],

@@ -135,3 +135,59 @@ def front_decoded(lcp, lengths, suffix):
         keys[i] = key
         prev = key
     return keys
+
+
+@kernel
+def front_coded_pieces(data, starts, lengths, order):
+    """The pieces ``order`` (indices into starts/lengths) front-coded: (bytes each shares
+    with the piece before, at most 255, u8[n]; the bytes after those, back to back)."""
+    n = order.shape[0]
+    lcp = np.empty(n, np.uint8)
+    total = 0
+    for i in range(n):
+        total += lengths[order[i]]
+    suffix = np.empty(total, np.uint8)
+    p = 0
+    prev_start = 0
+    prev_length = 0
+    for i in range(n):
+        start = starts[order[i]]
+        length = lengths[order[i]]
+        most = length if length < prev_length else prev_length
+        most = most if most < 255 else 255
+        k = 0
+        while k < most and data[start + k] == data[prev_start + k]:
+            k += 1
+        lcp[i] = k
+        for t in range(k, length):
+            suffix[p] = data[start + t]
+            p += 1
+        prev_start = start
+        prev_length = length
+    return lcp, suffix[:p]
+
+
+@kernel
+def front_decoded_pieces(lcp, lengths, suffix):
+    """(data uint8, ends int64) of front-coded pieces: piece i is the first lcp[i] bytes
+    of piece i-1, then its next lengths[i] - lcp[i] bytes from ``suffix``."""
+    n = lcp.shape[0]
+    total = 0
+    for i in range(n):
+        total += lengths[i]
+    data = np.empty(total, np.uint8)
+    ends = np.empty(n, np.int64)
+    p = 0
+    q = 0
+    prev = 0
+    for i in range(n):
+        shared = np.int64(lcp[i])
+        for k in range(shared):
+            data[q + k] = data[prev + k]
+        for k in range(shared, np.int64(lengths[i])):
+            data[q + k] = suffix[p]
+            p += 1
+        prev = q
+        q += np.int64(lengths[i])
+        ends[i] = q
+    return data, ends

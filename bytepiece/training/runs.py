@@ -36,9 +36,13 @@ front-coded: per key the bytes it shares with the one before (u8), its length
 set of kept n-grams holds every prefix of each: one new byte a key, 1.8 bytes an
 entry in all instead of 2.3 (other keys, "data bytes" 0: differences from the
 one before). Pieces are sent without their keys (hashes, which do not
-compress), in the order of their first 8 bytes, so that pieces that share a
-start lie together; the reader computes the keys again and puts the entries
-back in key order.
+compress), in blocks of up to ``PIECE_BLOCK_ENTRIES`` (a key range holds a
+random sample of the pieces: the more of them a block holds, the more bytes
+neighbours share), sorted by their first 16 bytes and front-coded: per piece
+the bytes it shares with the one before (u8, at most 255), its length (u32),
+its count, then the bytes after the shared ones, all pieces' back to back (6.5
+bytes a piece of the count tasks' runs instead of 9.6). The reader computes the
+keys again and puts the entries back in key order.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ NGRAMS, PIECES = 1, 2
 COMPRESSED = 1 << 8
 #: Entries per block: 1 MB of n-gram keys and counts.
 BLOCK_ENTRIES = 1 << 16
+#: Entries per block of a compressed run of pieces (see the module docstring).
+PIECE_BLOCK_ENTRIES = 1 << 20
 _TRAILER = 32
 
 
@@ -148,8 +154,9 @@ class RunWriter:
 
     def write(self, block: Block) -> None:
         """Append ``block``'s entries, which sort after those written so far."""
-        for lo in range(0, len(block), BLOCK_ENTRIES):
-            self._write_one(block.take(lo, min(lo + BLOCK_ENTRIES, len(block))))
+        size = PIECE_BLOCK_ENTRIES if self.compress and self.kind == PIECES else BLOCK_ENTRIES
+        for lo in range(0, len(block), size):
+            self._write_one(block.take(lo, min(lo + size, len(block))))
 
     def _write_one(self, b: Block) -> None:
         n = len(b)
@@ -200,9 +207,11 @@ def run_bytes(blocks, kind: int) -> bytes:
     """A compressed run of sorted ``blocks`` as bytes: what a task sends another."""
     out = io.BytesIO()
     writer = RunWriter(out, kind, compress=True)
+    blocks = [block for block in blocks if len(block)]
+    if kind == PIECES and blocks:  # in blocks of PIECE_BLOCK_ENTRIES, not as they come
+        blocks = [concat(blocks, PIECES)]
     for block in blocks:
-        if len(block):
-            writer.write(block)
+        writer.write(block)
     writer.close()
     return out.getvalue()
 
@@ -214,15 +223,18 @@ def _compress(parts: list[np.ndarray]) -> tuple[bytes, int]:
 
     keys = parts[0]
     suffix_bytes = 0
-    if len(parts) > 2:  # pieces: no keys, in the order of their first bytes
-        counts, lengths, data = parts[1:]
-        starts = np.cumsum(lengths, dtype=np.int64) - lengths
-        order = np.lexsort((keys, _prefixes(data, starts, lengths)))
+    if len(parts) > 2:  # pieces: no keys, by their first bytes, front-coded
         from .._kernels import read_only
-        from .._kernels.lm import gather
+        from .._kernels.runs import front_coded_pieces
 
-        data, _ = gather(read_only(data), starts, lengths.astype(np.int64), order)
-        raw = _transposed(counts[order]) + _transposed(lengths[order]) + data.tobytes()
+        counts, lengths, data = parts[1:]
+        lengths = lengths.astype(np.int64)
+        starts = np.cumsum(lengths) - lengths
+        order = np.lexsort((keys, _prefixes(data, starts + 8, lengths - 8),
+                            _prefixes(data, starts, lengths)))
+        lcp, suffix = front_coded_pieces(read_only(data), starts, lengths, order)
+        raw = (lcp.tobytes() + _transposed(lengths[order].astype(np.uint32))
+               + _transposed(counts[order]) + suffix.tobytes())
     else:
         coded = _front_coded(keys)
         if coded is not None:
@@ -390,11 +402,16 @@ class RunFile:
         from .._kernels import read_only
         from .._kernels.lm import gather
 
-        counts = _untransposed(raw, 0, n, np.int64)
-        lengths = _untransposed(raw, 8 * n, n, np.uint32).astype(np.int64)
-        data = np.frombuffer(raw, np.uint8, data_bytes, 12 * n)
-        ends = np.cumsum(lengths)
+        from .._kernels.runs import front_decoded_pieces
+
+        lcp = np.frombuffer(raw, np.uint8, n)
+        lengths = _untransposed(raw, n, n, np.uint32)
+        counts = _untransposed(raw, 5 * n, n, np.int64)
+        suffix = np.frombuffer(raw, np.uint8, data_bytes - int(lcp.sum(dtype=np.int64)),
+                               13 * n)
+        data, ends = front_decoded_pieces(lcp, lengths, suffix)
         keys, order = _key_order(data, ends)
+        lengths = lengths.astype(np.int64)
         data, ends = gather(read_only(data), ends - lengths, lengths, order)
         return Block(keys[order], counts[order], ends, data)
 
