@@ -130,6 +130,19 @@ def test_compressed_pieces_run_reads_back(pieces):
     assert back == pieces
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=300), max_size=200, unique=True))
+def test_packed_pieces_come_back_in_the_order_given(pieces):
+    """The vocabulary a cluster shares: unpacked, the pieces and counts in ``order``."""
+    from bytepiece.training.runs import pack_pieces, unpack_pieces
+
+    counts = np.arange(len(pieces), dtype=np.int64) * 7 + 1
+    packed, order = pack_pieces(pieces, counts)
+    back, back_counts = unpack_pieces(packed)
+    assert back == [pieces[i] for i in order] and sorted(order.tolist()) == list(range(len(pieces)))
+    assert back_counts.tolist() == counts[order].tolist()
+
+
 def test_compressed_pieces_run_of_many_blocks_reads_back_by_range(monkeypatch):
     """Pieces travel in blocks of PIECE_BLOCK_ENTRIES, each front-coded on its own: any
     key range reads back exactly the pieces in it; one large block takes fewer bytes."""

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .runs import NGRAMS, PIECES, Block, RunFile, concat, run_bytes
+from .runs import NGRAMS, PIECES, Block, RunFile, concat, pack_pieces, run_bytes, unpack_pieces
 
 #: A shard is at most this large, so that many tasks share the work and a task's
 #: tables stay small; and at least MIN_SHARD_BYTES, so that tasks are not all overhead.
@@ -155,8 +155,10 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     t = time.perf_counter()
     pieces, counts = vocabulary(kept)
     del kept
-    shared = (uuid.uuid4().hex, _pack_pieces(pieces), counts)
-    stats.add("vocabulary", len(shared[1]), shared=True)
+    packed, order = pack_pieces(pieces, counts)  # the tasks' counts come in this order
+    shared = (uuid.uuid4().hex, packed)
+    stats.add("vocabulary", len(packed), shared=True)
+    del packed
     vocab = engine.share(shared)
     to_split = [m[1] for m in merged] + [c[1] for c in counted]
     splitting = [engine.submit(resplit_task, vocab, run) for run in to_split]
@@ -167,8 +169,9 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     stats.seconds["re-split tasks"] = time.perf_counter() - t
     stats.add("re-split counts", sum(map(len, splits)))
     del merged, counted, to_split, splitting
+    counts = counts.copy()
     for packed in splits:
-        counts = counts + _unpack_counts(packed, len(counts))
+        counts[order] += _unpack_counts(packed, len(counts))
     cut = time.perf_counter()
     trainer.pieces = cut_to_sizes(splitter, counts, trainer.max_vocab_size)
     stats.seconds["cut to sizes"] = time.perf_counter() - cut
@@ -274,12 +277,18 @@ def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
 
 
 def resplit_task(vocab: tuple, dropped: bytes) -> bytes:
-    """Counts added to each piece of the vocabulary by re-splitting the pieces ``dropped``
-    with its tokenizer (weighted by their counts), compressed."""
+    """Counts added to each piece of the vocabulary (``pack_pieces``: the pieces and their
+    counts, in its order) by re-splitting the pieces ``dropped`` with its tokenizer
+    (weighted by their counts), compressed."""
     from .prune import Splitter
 
-    token, packed, counts = vocab
-    splitter = _cached(token, lambda: Splitter(_unpack_pieces(packed), 1))
+    token, packed = vocab
+
+    def build():
+        pieces, counts = unpack_pieces(packed)
+        return Splitter(pieces, 1), counts
+
+    splitter, counts = _cached(token, build)
     blocks = RunFile(dropped).blocks() if dropped else []
     added = splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
                                ((b.data, b.ends, b.counts) for b in blocks))
@@ -383,23 +392,3 @@ def _unpack_counts(packed: bytes, n: int) -> np.ndarray:
 
     raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=8 * n)
     return np.frombuffer(raw, np.uint8).reshape(8, n).T.copy().view(np.int64).reshape(n)
-
-
-def _pack_pieces(pieces: list[bytes]) -> bytes:
-    """Pieces as one compressed buffer: lengths, then the bytes."""
-    import zstandard
-
-    lengths = np.fromiter(map(len, pieces), np.uint32, len(pieces))
-    raw = np.uint64(len(pieces)).tobytes() + lengths.tobytes() + b"".join(pieces)
-    return zstandard.ZstdCompressor(level=3).compress(raw)
-
-
-def _unpack_pieces(packed: bytes) -> list[bytes]:
-    import zstandard
-
-    raw = zstandard.ZstdDecompressor().decompress(packed)
-    n = int(np.frombuffer(raw, np.uint64, 1)[0])
-    lengths = np.frombuffer(raw, np.uint32, n, 8)
-    ends = np.cumsum(lengths, dtype=np.int64) + 8 + 4 * n
-    starts = ends - lengths
-    return [raw[s:e] for s, e in zip(starts.tolist(), ends.tolist())]

@@ -224,17 +224,7 @@ def _compress(parts: list[np.ndarray]) -> tuple[bytes, int]:
     keys = parts[0]
     suffix_bytes = 0
     if len(parts) > 2:  # pieces: no keys, by their first bytes, front-coded
-        from .._kernels import read_only
-        from .._kernels.runs import front_coded_pieces
-
-        counts, lengths, data = parts[1:]
-        lengths = lengths.astype(np.int64)
-        starts = np.cumsum(lengths) - lengths
-        order = np.lexsort((keys, _prefixes(data, starts + 8, lengths - 8),
-                            _prefixes(data, starts, lengths)))
-        lcp, suffix = front_coded_pieces(read_only(data), starts, lengths, order)
-        raw = (lcp.tobytes() + _transposed(lengths[order].astype(np.uint32))
-               + _transposed(counts[order]) + suffix.tobytes())
+        raw, _ = _front_coded_pieces(parts[1], parts[2], parts[3], keys)
     else:
         coded = _front_coded(keys)
         if coded is not None:
@@ -263,6 +253,60 @@ def _front_coded(keys: np.ndarray) -> bytes | None:
     lcp = np.minimum(np.argmin(same, axis=1), lengths).astype(np.uint8)
     suffix = rows[:, :7][(column[None, :] >= lcp[:, None]) & ~padding]
     return lcp.tobytes() + lengths.tobytes() + suffix.tobytes()
+
+
+def _front_coded_pieces(counts: np.ndarray, lengths: np.ndarray, data: np.ndarray,
+                        tie: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Pieces (their counts, lengths, and bytes back to back) sorted by their first 16
+    bytes, then ``tie``, and front-coded (see the module docstring): (the bytes, the order)."""
+    from .._kernels import read_only
+    from .._kernels.runs import front_coded_pieces
+
+    lengths = lengths.astype(np.int64)
+    starts = np.cumsum(lengths) - lengths
+    order = np.lexsort((tie, _prefixes(data, starts + 8, lengths - 8),
+                        _prefixes(data, starts, lengths)))
+    lcp, suffix = front_coded_pieces(read_only(data), starts, lengths, order)
+    raw = (lcp.tobytes() + _transposed(lengths[order].astype(np.uint32))
+           + _transposed(counts[order].astype(np.int64)) + suffix.tobytes())
+    return raw, order
+
+
+def _front_decoded_pieces(raw, n: int, data_bytes: int
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(data, ends, counts) of ``_front_coded_pieces``' n pieces, in its order."""
+    from .._kernels.runs import front_decoded_pieces
+
+    lcp = np.frombuffer(raw, np.uint8, n)
+    lengths = _untransposed(raw, n, n, np.uint32)
+    counts = _untransposed(raw, 5 * n, n, np.int64)
+    suffix = np.frombuffer(raw, np.uint8, data_bytes - int(lcp.sum(dtype=np.int64)), 13 * n)
+    data, ends = front_decoded_pieces(lcp, lengths, suffix)
+    return data, ends, counts
+
+
+def pack_pieces(pieces: list[bytes], counts: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Pieces and their counts as one compressed buffer, front-coded as in a run, and
+    the order they are in there (indices into ``pieces``): what a task shares."""
+    import zstandard
+
+    lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    data = np.frombuffer(b"".join(pieces), np.uint8)
+    raw, order = _front_coded_pieces(counts, lengths, data, np.arange(len(pieces)))
+    head = np.array([len(pieces), data.shape[0]], np.uint64).tobytes()
+    return zstandard.ZstdCompressor(level=3).compress(head + raw), order
+
+
+def unpack_pieces(packed: bytes) -> tuple[list[bytes], np.ndarray]:
+    """The pieces and counts of ``pack_pieces``, in its order."""
+    import zstandard
+
+    raw = zstandard.ZstdDecompressor().decompress(packed)
+    n, data_bytes = (int(v) for v in np.frombuffer(raw, np.uint64, 2))
+    data, ends, counts = _front_decoded_pieces(memoryview(raw)[16:], n, data_bytes)
+    blob = data.tobytes()
+    starts = ends - np.diff(ends, prepend=0)
+    return [blob[a:b] for a, b in zip(starts.tolist(), ends.tolist())], counts
 
 
 def _prefixes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -402,16 +446,9 @@ class RunFile:
         from .._kernels import read_only
         from .._kernels.lm import gather
 
-        from .._kernels.runs import front_decoded_pieces
-
-        lcp = np.frombuffer(raw, np.uint8, n)
-        lengths = _untransposed(raw, n, n, np.uint32)
-        counts = _untransposed(raw, 5 * n, n, np.int64)
-        suffix = np.frombuffer(raw, np.uint8, data_bytes - int(lcp.sum(dtype=np.int64)),
-                               13 * n)
-        data, ends = front_decoded_pieces(lcp, lengths, suffix)
+        data, ends, counts = _front_decoded_pieces(raw, n, data_bytes)
         keys, order = _key_order(data, ends)
-        lengths = lengths.astype(np.int64)
+        lengths = np.diff(ends, prepend=0)
         data, ends = gather(read_only(data), ends - lengths, lengths, order)
         return Block(keys[order], counts[order], ends, data)
 
