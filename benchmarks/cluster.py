@@ -82,8 +82,8 @@ SIZE_UNITS = {"kB": 2**10, "MB": 2**20, "GB": 2**30}
 _SIZE = r"(\d+(?:\.\d+)?) (kB|MB|GB)"
 _TRAINED = re.compile(r"trained on ([\d.]+) MB in ([\d.]+)s(?: \([^)]*\))? \((.*)\)\s*$")
 _CLUSTER = re.compile(rf"on the cluster: (\d+) shards, (\d+) parts per merge, (\d+) tasks; "
-                      rf"{_SIZE} passed between tasks, {_SIZE} shared with every worker; "
-                      rf"peak memory here {_SIZE}")
+                      rf"{_SIZE} passed between tasks, {_SIZE} shared with every worker"
+                      rf"(?: \(the n-gram model {_SIZE}\))?; peak memory here {_SIZE}")
 _PRUNING = re.compile(r"pruning: re-split tasks ([\d.]+)s, cut to sizes here ([\d.]+)s")
 _SINGLE = re.compile(rf"memory budget {_SIZE}, peak memory {_SIZE}, spilled (\d+) n-gram "
                      rf"and (\d+) piece runs")
@@ -228,8 +228,10 @@ def parse_summary(stderr: str) -> dict | None:
         out["cluster"] = {
             "shards": int(c.group(1)), "parts": int(c.group(2)), "tasks": int(c.group(3)),
             "passed": _size(*c.group(4, 5)), "shared": _size(*c.group(6, 7)),
-            "peak_here": _size(*c.group(8, 9)),
+            "peak_here": _size(*c.group(10, 11)),
         }
+        if c.group(8):
+            out["cluster"]["model"] = _size(*c.group(8, 9))
         pruning = _PRUNING.search(after)
         if pruning:
             out["cluster"]["resplit_seconds"] = float(pruning.group(1))
@@ -666,6 +668,11 @@ corpus (target at most 10%: met)']
                          f"{TARGET_TIME_RATIO:g}x: {_met(ratio <= TARGET_TIME_RATIO)})")
         parts.append(f"moved {100 * share:.1f}% of the corpus (target at most "
                      f"{100 * TARGET_MOVED_SHARE:.0f}%: {_met(share <= TARGET_MOVED_SHARE)})")
+        model = r["parsed"].get("cluster", {}).get("model")
+        if model:  # the floor under "moved": every worker needs the model whole
+            floor = model * r["workers"] / corpus_bytes
+            parts.append(f"of that, the n-gram model sent to each of the {r['workers']} "
+                         f"workers: {100 * floor:.1f}% of the corpus")
         out.append(f"- {r['label']}: " + "; ".join(parts))
     return out
 

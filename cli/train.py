@@ -219,7 +219,8 @@ def _summary(trainer, paths, texts, elapsed, workers):
     if stats is not None:
         err.write(f"on the cluster: {stats.shards} shards, {stats.parts} parts per merge, "
                   f"{stats.tasks} tasks; {format_size(stats.moved)} passed between tasks, "
-                  f"{format_size(stats.shared)} shared with every worker; peak memory here "
+                  f"{format_size(stats.shared)} shared with every worker (the n-gram model "
+                  f"{format_size(stats.detail.get('kept n-grams', 0))}); peak memory here "
                   f"{format_size(peak)}; pruning: re-split tasks "
                   f"{stats.seconds.get('re-split tasks', 0):.1f}s, cut to sizes here "
                   f"{stats.seconds.get('cut to sizes', 0):.1f}s\n")

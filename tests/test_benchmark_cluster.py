@@ -25,7 +25,7 @@ Count Ngrams: 100%|##########| 8.70M/8.70M [00:01<00:00]
 trained on 8.7 MB in 5.3s (count ngrams 0.9s, merge ngrams 0.3s, build lm 0.0s, \
 count pieces 2.3s, merge pieces 0.3s, prune pieces 1.1s)
 on the cluster: 4 shards, 2 parts per merge, 40 tasks; 12 MB passed between tasks, \
-2.7 MB shared with every worker; peak memory here 183 MB
+2.7 MB shared with every worker (the n-gram model 2.1 MB); peak memory here 183 MB
 m.json: vocabulary of 32000 (3 special tokens and 31997 pieces), 4.1 bytes/token on \
 the training text
 (compression measured in 0.7s)
@@ -117,7 +117,8 @@ def test_the_cluster_summary_is_read(cluster):
     assert parsed["phases"] == {"count ngrams": 0.9, "merge ngrams": 0.3, "build lm": 0.0,
                                 "count pieces": 2.3, "merge pieces": 0.3, "prune pieces": 1.1}
     assert parsed["cluster"] == {"shards": 4, "parts": 2, "tasks": 40, "passed": 12 * MiB,
-                                 "shared": round(2.7 * MiB), "peak_here": 183 * MiB}
+                                 "shared": round(2.7 * MiB), "peak_here": 183 * MiB,
+                                 "model": round(2.1 * MiB)}
     assert "single" not in parsed
     assert cluster.parse_summary("Traceback ...\nValueError: no\n") is None
     resumed = CLUSTER_SUMMARY.replace("in 5.3s (", "in 5.3s (resumed from an unfinished run) (")
@@ -143,11 +144,13 @@ def test_the_summary_bytepiece_writes_is_read(cluster, tmp_path, capsys):
         *cluster.COUNT_PHASES, *cluster.MERGE_PHASES, *cluster.CLIENT_PHASES}
     assert single["single"]["spilled_runs"] == 0 and single["single"]["peak_here"] > MiB
     trainer.cluster_stats = Stats(shards=3, parts=2, tasks=34, moved=5 * MiB, shared=300 * 1024,
-                                  seconds={"re-split tasks": 7.25, "cut to sizes": 1.5})
+                                  seconds={"re-split tasks": 7.25, "cut to sizes": 1.5},
+                                  detail={"kept n-grams": 200 * 1024})
     _summary(trainer, paths, texts, 1.25, 1)
     on_cluster = cluster.parse_summary(capsys.readouterr().err)["cluster"]
     assert on_cluster["shards"] == 3 and on_cluster["tasks"] == 34
     assert (on_cluster["passed"], on_cluster["shared"]) == (5 * MiB, 300 * 1024)
+    assert on_cluster["model"] == 200 * 1024
     assert (on_cluster["resplit_seconds"], on_cluster["cut_seconds"]) == (7.2, 1.5)
 
 
@@ -198,6 +201,9 @@ def test_targets_say_met_or_missed(bench, cluster):
     results["dask"]["wall_seconds"] = 131.0
     assert "1.31x one machine (target at most 1.3x: missed); moved 11.7% of the corpus " \
            "(target at most 10%: missed)" in cluster.targets(results, 600 * MB)[0]
+    results["dask"]["parsed"]["cluster"]["model"] = 30 * MB
+    assert cluster.targets(results, 600 * MB)[0].endswith(
+        "; of that, the n-gram model sent to each of the 2 workers: 10.0% of the corpus")
 
 
 def test_notes_give_the_summaries_dask_counters_and_failures(bench, cluster):
