@@ -84,6 +84,28 @@ def test_trie_property(extra):
             assert node2 == walked
 
 
+def test_trie_of_long_chains_and_wide_levels():
+    """The build's queue is a ring of 2 x the strings: long chains (many levels, few
+    strings) go round it many times, a level of 512 nodes fills much of it."""
+    chains = [b"a" * k for k in range(2, 400, 7)] + [bytes([b]) * 300 for b in range(3, 9)]
+    wide = [b"x" + bytes([b, c]) for b in range(256) for c in (1, 2)]
+    pieces = sorted({bytes([b]) for b in range(256)} | set(chains) | set(wide))
+    trie = PieceTrie.build(pieces, np.arange(len(pieces), dtype=np.int32), np.zeros(len(pieces)))
+    nodes = trie.nodes.astype(np.int64)
+
+    def lookup(key: bytes) -> int:
+        node = 0
+        for c in key:
+            nxt = nodes[2 * node] + c
+            if nxt >= len(trie.value) or nodes[2 * nxt + 1] != node:
+                return -1
+            node = nxt
+        return int(trie.value[node])
+
+    assert [lookup(p) for p in pieces] == list(range(len(pieces)))
+    assert lookup(b"a" * 401) == lookup(b"x\x00\x03") == lookup(b"\x03" * 301) == -1
+
+
 def test_trie_requires_every_single_byte():
     with pytest.raises(ValueError, match="256 single bytes"):
         PieceTrie.build([b"a", b"ab"], np.arange(2, dtype=np.int32), np.zeros(2))

@@ -54,9 +54,23 @@ def build_double_array(data, offsets):
     a second.
     """
     n = offsets.shape[0] - 1
-    # nodes are at most the strings' bytes, usually half of them (shared prefixes);
-    # the arrays double if first-fit needs more
-    size = offsets[n] + (offsets[n] >> 2) + 512
+    # the nodes, counted exactly: 1 + each string's bytes past the prefix it shares with
+    # the one before (sorted). The arrays start an eighth larger (first fit leaves a few
+    # slots free) and double if it needs more; the strings' bytes, which training's tries
+    # were sized by, are about twice the nodes: 5 arrays of them were most of the memory
+    nodes = 1
+    for i in range(n):
+        a = offsets[i]
+        length = offsets[i + 1] - a
+        shared = 0
+        if i > 0:
+            b = offsets[i - 1]
+            most = offsets[i] - b
+            most = most if most < length else length
+            while shared < most and data[a + shared] == data[b + shared]:
+                shared += 1
+        nodes += length - shared
+    size = nodes + (nodes >> 3) + 512
     size = size if size > 1024 else 1024  # not max(): one compile less
     base = np.empty(0, np.int32)
     check = np.empty(0, np.int32)
@@ -70,13 +84,13 @@ def build_double_array(data, offsets):
     prv[1] = -1
     max_slot = 0
 
-    # the breadth-first queue of every node (int32: training builds tries of millions
-    # of pieces, where these arrays were the larger part of the memory)
-    n_nodes_max = offsets[n] + 1
-    q_node = np.empty(n_nodes_max, np.int32)
-    q_lo = np.empty(n_nodes_max, np.int32)
-    q_hi = np.empty(n_nodes_max, np.int32)
-    q_depth = np.empty(n_nodes_max, np.int32)
+    # the breadth-first queue, a ring: it holds nodes of two depths at most, and a depth
+    # has at most n nodes (each the prefix of a string of that length or longer)
+    ring = 2 * n + 2
+    q_node = np.empty(ring, np.int32)
+    q_lo = np.empty(ring, np.int32)
+    q_hi = np.empty(ring, np.int32)
+    q_depth = np.empty(ring, np.int32)
     head = 0
     tail = 1
     q_node[0] = ROOT
@@ -87,10 +101,11 @@ def build_double_array(data, offsets):
     label_lo = np.empty(257, np.int64)
 
     while head < tail:
-        node = q_node[head]
-        lo = q_lo[head]
-        hi = q_hi[head]
-        depth = q_depth[head]
+        h = head % ring
+        node = q_node[h]
+        lo = q_lo[h]
+        hi = q_hi[h]
+        depth = q_depth[h]
         head += 1
         # in sorted order a string equal to this node's prefix comes first
         if lo < hi and offsets[lo + 1] - offsets[lo] == depth:
@@ -138,10 +153,11 @@ def build_double_array(data, offsets):
             prv[nxt[child]] = prv[child]
             if child > max_slot:
                 max_slot = child
-            q_node[tail] = child
-            q_lo[tail] = label_lo[t]
-            q_hi[tail] = label_lo[t + 1]
-            q_depth[tail] = depth + 1
+            r = tail % ring
+            q_node[r] = child
+            q_lo[r] = label_lo[t]
+            q_hi[r] = label_lo[t + 1]
+            q_depth[r] = depth + 1
             tail += 1
 
     # pad so that base[node] + byte is a valid index for every node and byte
