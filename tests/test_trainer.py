@@ -441,3 +441,24 @@ def _with(array, i, value):
     out = array.copy()
     out[i] = value
     return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.binary(min_size=1, max_size=20), min_size=1, max_size=200),
+       st.integers(0, 2**32 - 1))
+def test_the_cut_ranks_pieces_as_the_reference_sorts_them(extra, seed):
+    """cut_to_sizes ranks in numpy what the reference sorts with a Python key: single
+    bytes first, then count and length descending, then bytes (NUL bytes and pieces
+    that are prefixes of others included)."""
+    from bytepiece.training.prune import CompiledPieces, cut_order
+
+    rng = np.random.default_rng(seed)
+    pieces = sorted({bytes([b]) for b in range(256)} | extra)
+    pieces = [pieces[i] for i in rng.permutation(len(pieces))]
+    compiled = CompiledPieces(pieces)
+    assert compiled.byte_rank().tolist() == [sorted(pieces).index(p) for p in pieces]
+    counts = rng.integers(1, 4, len(pieces))
+    ranked = cut_order(compiled.lengths, counts, compiled.byte_rank())
+    want = sorted(range(len(pieces)), key=lambda i: (len(pieces[i]) > 1, -int(counts[i]),
+                                                     -len(pieces[i]), pieces[i]))
+    assert ranked.tolist() == want

@@ -49,14 +49,14 @@ def cut_to_sizes(splitter: "Splitter", counts: np.ndarray,
     alive = np.arange(len(pieces), dtype=np.int64)
     alive, counts = splitter.drop_wasted(alive, counts)
     final = []
+    byte_rank = None
     for size in sizes:
         limit = size - 3
         if len(alive) > limit:
-            ranked = sorted(range(len(alive)), key=lambda i: (
-                len(pieces[alive[i]]) > 1, -int(counts[i]), -len(pieces[alive[i]]),
-                pieces[alive[i]]))
-            top = np.array(ranked[:limit], np.int64)
-            rest = np.array(ranked[limit:], np.int64)
+            if byte_rank is None:
+                byte_rank = splitter.byte_rank()
+            ranked = cut_order(splitter.lengths[alive], counts, byte_rank[alive])
+            top, rest = ranked[:limit], ranked[limit:]
             buf, ends = splitter.texts(alive[rest])
             rest_counts = counts[rest]
             alive, counts = alive[top], counts[top]
@@ -64,6 +64,13 @@ def cut_to_sizes(splitter: "Splitter", counts: np.ndarray,
             alive, counts = splitter.drop_wasted(alive, counts)
         final.append(dict(zip([pieces[i] for i in alive.tolist()], counts.tolist())))
     return final
+
+
+def cut_order(lengths: np.ndarray, counts: np.ndarray, byte_rank: np.ndarray) -> np.ndarray:
+    """The pieces (their lengths, counts and places in byte order) in the order the
+    reference keeps them at a cut: single bytes first, then by count and by length, both
+    descending, then by bytes. In numpy: a Python sort key took 120 bytes a piece."""
+    return np.lexsort((byte_rank, -lengths, -counts, lengths > 1))
 
 
 class CompiledPieces:
@@ -83,6 +90,19 @@ class CompiledPieces:
         self.arena = np.frombuffer(b"".join(pieces), np.uint8)
         self.lengths = np.fromiter(map(len, pieces), np.int64, n)
         self.starts = np.cumsum(self.lengths) - self.lengths
+
+    def byte_rank(self) -> np.ndarray:
+        """int64[n]: each piece's place when the pieces are sorted by their bytes."""
+        from .runs import _prefixes
+
+        # np.lexsort's last key sorts first: the first 8 bytes last, the lengths first (a
+        # piece sorts after its prefixes, which the zeros past their end make equal to it)
+        columns = [self.lengths]
+        for j in reversed(range(0, int(self.lengths.max(initial=0)), 8)):
+            columns.append(_prefixes(self.arena, self.starts + j, self.lengths - j))
+        rank = np.empty(len(self.lengths), np.int64)
+        rank[np.lexsort(columns)] = np.arange(len(self.lengths))
+        return rank
 
     def texts(self, which: np.ndarray):
         """The pieces ``which`` back to back: (buf uint8, ends int64)."""
