@@ -303,11 +303,11 @@ class _MergeSpill:
 
     def __init__(self, job: Job):
         from ..memory import resident_bytes
-        from .spill import RESERVE
+        from .spill import MIN_SHARE, RESERVE
         from .workdir import WorkDirs
 
         budget = _budget(job)
-        self.allowance = max(budget - resident_bytes() - RESERVE, budget // 4)
+        self.allowance = max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
         self.workdirs = WorkDirs(None, {}, None)
 
     def replaced(self, group: list, run) -> None:

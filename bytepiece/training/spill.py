@@ -2,7 +2,8 @@
 
 A counting phase gives its tables an ``allowance``: the budget less what the
 process already holds when the phase starts (the interpreter, the language
-model) and a reserve, but at least a quarter of the budget. Before a batch,
+model) and a reserve, but at least an eighth of the budget (``MIN_SHARE``: the
+language model alone can take half of a small budget). Before a batch,
 tables that could grow past the allowance are written out as a sorted run
 instead (``write``), and the phase goes on with small empty tables. Phases that
 never spill keep their one run in memory.
@@ -18,6 +19,9 @@ from .runs import Block, MemoryRun, RunFile, write_run
 
 #: Bytes kept free for batch buffers, merges and Python objects besides the tables.
 RESERVE = 48 << 20
+#: The smallest allowance, as a share of the budget: the tables spill more often when the
+#: budget is nearly used up, and the phase still goes on.
+MIN_SHARE = 8
 
 
 def default_budget() -> int:
@@ -55,7 +59,7 @@ class Spill:
 
     def __init__(self, budget: int, workdirs, stem: str, kind: int):
         self.budget = budget
-        self.allowance = max(budget - resident_bytes() - RESERVE, budget // 4)
+        self.allowance = max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
         self.workdirs = workdirs
         self.stem = stem
         self.kind = kind
