@@ -164,6 +164,34 @@ def test_compressed_pieces_run_of_many_blocks_reads_back_by_range(monkeypatch):
     assert whole < run.size  # one large block: neighbours share more bytes
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 300), max_size=12), st.integers(1, 200))
+def test_a_run_is_cut_into_whole_blocks_however_it_is_written(cuts, size):
+    """The writer makes blocks of ``block_entries`` from blocks of any size: the same
+    bytes as one block written whole, for every kind, compressed or not."""
+    import io
+
+    import bytepiece.training.runs as runs
+
+    words = (Path(__file__).parent.parent / "corpora" / "en.txt").read_bytes().split()[:3000]
+    block = _pieces_block({w: len(w) for w in words})
+    keys = np.unique(np.random.default_rng(size).integers(1, 2**63, 2000, dtype=np.uint64))
+    ngrams = Block(keys, keys.view(np.int64) % 7)
+    for kind, whole, compress in ((PIECES, block, True), (NGRAMS, ngrams, False)):
+        bounds = sorted({0, len(whole), *(c * 7 % len(whole) for c in cuts)})
+        out = []
+        for parts in ([whole], [whole.take(a, b) for a, b in zip(bounds, bounds[1:])]):
+            f = io.BytesIO()
+            writer = runs.RunWriter(f, kind, compress=compress)
+            writer.block_entries = size
+            for part in parts:
+                writer.write(part)
+            writer.close()
+            out.append(f.getvalue())
+        assert out[0] == out[1]
+        assert RunFile(out[1]).index.shape[0] == -(-len(whole) // size)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(1, 2**64 - 1), max_size=400, unique=True),
        st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))

@@ -135,7 +135,9 @@ class RunWriter:
     """Write a run block by block; ``close()`` commits it under its name.
 
     ``path`` may instead be a binary file object (``run_bytes``), written as is.
-    ``compress``: blocks are zstd-compressed (see the module docstring).
+    ``compress``: blocks are zstd-compressed (see the module docstring). The entries
+    written go to the file in blocks of ``block_entries`` however they were handed in,
+    the last block shorter.
     """
 
     def __init__(self, path, kind: int, compress: bool = False):
@@ -151,12 +153,35 @@ class RunWriter:
         self._offset = 16
         self._index: list[tuple[int, int, int, int]] = []
         self.entries = 0
+        self.block_entries = PIECE_BLOCK_ENTRIES if compress and kind == PIECES \
+            else BLOCK_ENTRIES
+        self._pending: list[Block] = []  # entries not yet a whole block
+        self._pending_entries = 0
 
     def write(self, block: Block) -> None:
         """Append ``block``'s entries, which sort after those written so far."""
-        size = PIECE_BLOCK_ENTRIES if self.compress and self.kind == PIECES else BLOCK_ENTRIES
-        for lo in range(0, len(block), size):
-            self._write_one(block.take(lo, min(lo + size, len(block))))
+        size, lo = self.block_entries, 0
+        if self._pending:  # first make the pending entries a whole block
+            lo = min(size - self._pending_entries, len(block))
+            self._hold(block.take(0, lo))
+            if self._pending_entries == size:
+                self._flush()
+        while len(block) - lo >= size:
+            self._write_one(block.take(lo, lo + size))
+            lo += size
+        if lo < len(block):
+            self._hold(block.take(lo, len(block)))
+
+    def _hold(self, part: Block) -> None:
+        """Keep ``part`` for the next block, in arrays of its own (the caller's may change)."""
+        self._pending.append(Block(*(None if a is None else a.copy()
+                                     for a in (part.keys, part.counts, part.ends, part.data))))
+        self._pending_entries += len(part)
+
+    def _flush(self) -> None:
+        """Write the pending entries as one block."""
+        self._write_one(concat(self._pending, self.kind))
+        self._pending, self._pending_entries = [], 0
 
     def _write_one(self, b: Block) -> None:
         n = len(b)
@@ -181,6 +206,8 @@ class RunWriter:
 
     def close(self) -> str | None:
         """Write the footer, fsync and rename: the run exists only once complete."""
+        if self._pending:
+            self._flush()
         index = np.array(self._index, np.uint64).reshape(-1, 4)
         self._f.write(index.tobytes())
         trailer = np.array([len(self._index), self.entries, self._offset], np.uint64)
@@ -207,9 +234,6 @@ def run_bytes(blocks, kind: int) -> bytes:
     """A compressed run of sorted ``blocks`` as bytes: what a task sends another."""
     out = io.BytesIO()
     writer = RunWriter(out, kind, compress=True)
-    blocks = [block for block in blocks if len(block)]
-    if kind == PIECES and blocks:  # in blocks of PIECE_BLOCK_ENTRIES, not as they come
-        blocks = [concat(blocks, PIECES)]
     for block in blocks:
         writer.write(block)
     writer.close()
