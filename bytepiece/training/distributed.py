@@ -302,12 +302,10 @@ class _MergeSpill:
     passes (a task's own, removed at its end; nothing to resume from)."""
 
     def __init__(self, job: Job):
-        from ..memory import resident_bytes
-        from .spill import MIN_SHARE, RESERVE
+        from .spill import allowance
         from .workdir import WorkDirs
 
-        budget = _budget(job)
-        self.allowance = max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
+        self.allowance = allowance(_budget(job))
         self.workdirs = WorkDirs(None, {}, None)
 
     def replaced(self, group: list, run) -> None:

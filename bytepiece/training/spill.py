@@ -24,6 +24,12 @@ RESERVE = 48 << 20
 MIN_SHARE = 8
 
 
+def allowance(budget: int) -> int:
+    """Bytes a phase's tables may hold: the budget less what the process holds now and
+    ``RESERVE``, but at least 1/``MIN_SHARE`` of it."""
+    return max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
+
+
 def default_budget() -> int:
     """The memory budget when none is given: a quarter of the memory available now (at
     least 256 MB), which leaves the rest of the machine to other work and spares most
@@ -59,7 +65,7 @@ class Spill:
 
     def __init__(self, budget: int, workdirs, stem: str, kind: int):
         self.budget = budget
-        self.allowance = max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
+        self.allowance = allowance(budget)
         self.workdirs = workdirs
         self.stem = stem
         self.kind = kind
