@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .runs import NGRAMS, PIECES, Block, RunFile, concat, pack_pieces, run_bytes, unpack_pieces
+from .runs import (NGRAMS, PIECES, Block, RunFile, _transposed, _untransposed, concat,
+                   pack_pieces, run_bytes, unpack_pieces)
 
 #: A shard is at most this large, so that many tasks share the work and a task's
 #: tables stay small; and at least MIN_SHARD_BYTES, so that tasks are not all overhead.
@@ -378,15 +379,14 @@ def _cached(token: str, build):
 
 
 def _pack_counts(counts: np.ndarray) -> bytes:
-    """int64 counts, mostly zero, compressed (bytes transposed)."""
+    """int64 counts, mostly zero, compressed (bytes transposed, as in a run)."""
     import zstandard
 
-    raw = counts.astype(np.int64).view(np.uint8).reshape(-1, 8).T.tobytes()
-    return zstandard.ZstdCompressor(level=3).compress(raw)
+    return zstandard.ZstdCompressor(level=3).compress(_transposed(counts.astype(np.int64)))
 
 
 def _unpack_counts(packed: bytes, n: int) -> np.ndarray:
     import zstandard
 
     raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=8 * n)
-    return np.frombuffer(raw, np.uint8).reshape(8, n).T.copy().view(np.int64).reshape(n)
+    return _untransposed(raw, 0, n, np.int64)
