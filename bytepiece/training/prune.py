@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .runs import Block
+from .runs import Block, split_pieces
 
 
 def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], workers: int,
@@ -28,10 +28,7 @@ def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], worker
 
 def vocabulary(kept: Block) -> tuple[list[bytes], np.ndarray]:
     """The kept pieces and their counts, then every single byte they lack (count 1)."""
-    starts = kept.ends - np.diff(kept.ends, prepend=0)
-    data = kept.data.tobytes()
-    pieces = [data[s:e] for s, e in zip(starts.tolist(), kept.ends.tolist())]
-    del data
+    pieces = split_pieces(kept.data, kept.ends)
     present = np.zeros(256, bool)
     singles = [p[0] for p in pieces if len(p) == 1]
     present[singles] = True

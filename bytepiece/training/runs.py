@@ -328,9 +328,14 @@ def unpack_pieces(packed: bytes) -> tuple[list[bytes], np.ndarray]:
     raw = zstandard.ZstdDecompressor().decompress(packed)
     n, data_bytes = (int(v) for v in np.frombuffer(raw, np.uint64, 2))
     data, ends, counts = _front_decoded_pieces(memoryview(raw)[16:], n, data_bytes)
+    return split_pieces(data, ends), counts
+
+
+def split_pieces(data: np.ndarray, ends: np.ndarray) -> list[bytes]:
+    """The pieces data[ends[i-1]:ends[i]] as bytes, in order."""
     blob = data.tobytes()
     starts = ends - np.diff(ends, prepend=0)
-    return [blob[a:b] for a, b in zip(starts.tolist(), ends.tolist())], counts
+    return [blob[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
 
 
 def _prefixes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
