@@ -6,6 +6,8 @@ counting tables may grow before they spill (``bytepiece.training.spill``).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import re
 import resource
@@ -53,3 +55,32 @@ def peak_resident_bytes() -> int:
     """The largest resident memory this process has had, in bytes."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+#: mallopt's parameter for the size from which glibc maps each allocation on its own
+_M_MMAP_THRESHOLD = -3
+#: arrays at least this large get pages of their own, given back to the system when freed
+MMAP_THRESHOLD = 256 << 10
+
+
+def return_freed_arrays() -> bool:
+    """Make glibc map every allocation of ``MMAP_THRESHOLD`` bytes or more on its own, so
+    that freeing an array gives its memory back at once. Returns whether it could.
+
+    By default glibc raises that threshold to the size of the largest block freed (up to
+    32 MB), after which freed 8 MB blocks stay in its heaps: at 1 GB of text, 390 MB of
+    resident memory that no array used any more. Setting it turns that raising off.
+    """
+    global _returning
+    if _returning is None:
+        _returning = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                _returning = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+            except (OSError, AttributeError):
+                pass
+    return _returning
+
+
+_returning: bool | None = None

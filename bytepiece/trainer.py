@@ -8,8 +8,9 @@ outputs; the run files (``training.runs``) are what passes between them:
    slice of ``order`` bytes starting there is counted; tables spill as runs.
 2. ``merge_ngrams``: n-gram runs -> kept n-grams. The runs are summed by key
    range; every single byte, and n-grams of orders >= 2 counted ``min_count`` times.
-3. ``build_lm``: kept n-grams -> the n-gram language model (conditional
-   log-probabilities), small enough to stay in memory.
+   This pass only counts them; the next merges the runs again.
+3. ``build_language_model``: kept n-grams -> the n-gram language model
+   (conditional log-probabilities), written range by range into its tables.
 4. ``count_pieces``: texts, LM -> piece runs. The best segmentation of every
    chunk under the model (a piece ends where it prefers to start afresh);
    tables spill as runs.
@@ -42,6 +43,7 @@ from .special import check_special_tokens, pattern_of
 from .training import merge as _merge
 from .training.merge import fan_in
 from .training.batches import Progress
+from .training.language_model import build_language_model, orders_above_two
 from .training.ngram_counts import count_ngrams, merge_ngrams
 from .training.piece_counts import _pieces as _table_pieces
 from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
@@ -203,13 +205,14 @@ class Trainer:
         self.spills["ngrams"] = ngrams_spill.spills
         self.timings["count ngrams"] = time.perf_counter() - t
         t = time.perf_counter()
-        keys, counts = merge_ngrams(runs, self.order, self.min_count, workers,
-                                    fan_in(ngrams_spill.allowance, workers), ngrams_spill)
+        kept = merge_ngrams(runs, self.order, self.min_count, workers,
+                            fan_in(ngrams_spill.allowance, workers), ngrams_spill)
         del runs
         self.timings["merge ngrams"] = time.perf_counter() - t
         t = time.perf_counter()
-        lm = self.build_lm(keys, counts, total)  # counts are used up
-        del keys, counts
+        lm = build_language_model(kept.byte_counts, kept.blocks(), kept.longer, total,
+                                  self.order)
+        del kept
         self.timings["build lm"] = time.perf_counter() - t
         t = time.perf_counter()
         pieces_spill = Spill(budget, workdirs, "pieces", PIECES)
@@ -285,46 +288,32 @@ class Trainer:
 
     def prune_ngrams(self, slice_keys, slice_counts, total):
         """Phases 2 and 3 for slices counted in memory (``_entries`` of count tables):
-        the language model, as ``build_lm`` gives it."""
+        the language model, as ``build_lm`` gives it (the slices merged as one run)."""
         slice_keys = _array("slice_keys", slice_keys, np.uint64)
         slice_counts = _array("slice_counts", slice_counts, np.int64)
         _same_length(("slice_keys", slice_keys), ("slice_counts", slice_counts))
         _check_total(total)
         block = Block(slice_keys.byteswap(), slice_counts)
         run = MemoryRun(_merge.sort_and_sum(block, NGRAMS), NGRAMS)
-        keys, counts = merge_ngrams([run], self.order, self.min_count, 1, 64,
-                                    _unbounded(NGRAMS))
-        return self.build_lm(keys, counts, total)
+        kept = merge_ngrams([run], self.order, self.min_count, 1, 64, _unbounded(NGRAMS))
+        return build_language_model(kept.byte_counts, kept.blocks(), kept.longer, total,
+                                    self.order)
 
     def build_lm(self, keys, counts, total):
-        """Phase 3: the n-gram language model of the kept n-grams (``merge_ngrams``:
-        the 256 single bytes first), as the arrays ``(unigram, bigram, kv, kv_logp)``
-        that ``_kernels.lm.best_states`` takes. ``counts`` is used up.
-
-        As the reference: every single byte is completed with count 1 (the
-        order-0 total growing by one each), and an n-gram's value is log(count) -
-        log(count of its prefix), logs taken by numpy in float64.
-        """
-        from ._kernels import ngrams
-
+        """Phase 3 on kept n-grams held in memory (``KeptNgrams.arrays``: the 256 single
+        bytes first): the n-gram language model, the arrays ``(unigram, bigram, kv,
+        kv_logp)`` that ``_kernels.lm.best_states`` takes (see
+        ``training.language_model``)."""
         keys = _array("keys", keys, np.uint64)
         counts = _array("counts", counts, np.int64)
         _same_length(("keys", keys), ("counts", counts))
-        if counts.shape[0] < 256 or not counts.flags.writeable:
-            raise InputError(f"counts must be a writable array of at least 256 counts (the "
-                             f"single bytes first), got {counts.shape[0]}")
+        if counts.shape[0] < 256:
+            raise InputError(f"counts must be an array of at least 256 counts (the single "
+                             f"bytes first), got {counts.shape[0]}")
         _check_total(total)
-        missing = counts[:256] == 0
-        counts[:256][missing] = 1
-        total = int(total) + int(missing.sum())
-        # np.log of the integer counts, as the reference takes them, written over the
-        # counts a slice at a time (no second array of them)
-        log_counts = counts.view(np.float64)
-        for i in range(0, len(counts), 1 << 20):
-            log_counts[i:i + (1 << 20)] = np.log(counts[i:i + (1 << 20)].astype(np.float64))
-        log_total = float(np.log(np.float64(total)))
-        unigram, bigram, kv = ngrams.build_lm(keys, log_counts, log_total, self.order)
-        return unigram, bigram, kv, kv.view(np.float64)
+        rest = keys[256:], counts[256:]
+        return build_language_model(counts[:256], [rest], orders_above_two(rest[0]), total,
+                                    self.order)
 
     def count_pieces(self, texts, lm_arrays, workers: int = 1, spill: Spill | None = None):
         """Phase 4: segment ``texts`` with the n-gram model ``lm_arrays`` and count the

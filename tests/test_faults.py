@@ -173,9 +173,9 @@ def test_corpus_changed_between_passes(tmp_path, monkeypatch, change, message):
     assert corpus.stat().st_size == 4539
     model = tmp_path / "m.json"
     model.write_text("the previous model")
-    build_lm = bytepiece.trainer.Trainer.build_lm
+    build_language_model = bytepiece.trainer.build_language_model
 
-    def between_passes(self, *args):
+    def between_passes(*args):
         if change == "truncate":
             os.truncate(corpus, 1000)
         elif change == "append":
@@ -185,9 +185,9 @@ def test_corpus_changed_between_passes(tmp_path, monkeypatch, change, message):
             os.utime(corpus, ns=(0, 0))
         else:
             corpus.unlink()
-        return build_lm(self, *args)
+        return build_language_model(*args)
 
-    monkeypatch.setattr(bytepiece.trainer.Trainer, "build_lm", between_passes)
+    monkeypatch.setattr(bytepiece.trainer, "build_language_model", between_passes)
     status, _, err = run(["train", corpus, "-o", model, "--vocab-size", "300"])
     assert status == 1 and one_line_error(err), err
     assert f"bytepiece: error: {corpus} " in err or f"cannot read {corpus}" in err

@@ -2,7 +2,7 @@
 
 The language model holds the conditional log-probability log P(last byte |
 previous bytes) of each kept n-gram: dense tables for orders 1 and 2, a table
-of (packed key, value) pairs for the longer ones (see ``ngrams.build_lm``).
+of (packed key, value) pairs for the longer ones (see ``ngrams.add_to_lm``).
 
 Pieces are counted in a table keyed by their bytes, the tuple (slots, entries,
 arena, n, used): ``slots`` uint64 pairs (hash of the bytes, entry number + 1;

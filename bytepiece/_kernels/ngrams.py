@@ -13,8 +13,9 @@ table probe per byte instead of one per order: at every position the slice of
 (``count_slices``), then the count of every n-gram of every order is the sum of
 the counts of the slices it begins, summed over the slices sorted
 lexicographically (``kept_ngrams``): the n-grams that survive pruning are few,
-and no table of all of them is ever built. ``build_lm`` turns the kept ones
-into the language model's tables.
+and no table of all of them is ever built. ``add_to_lm`` writes the kept ones
+into the language model's tables, and ``condition_lm`` makes their log counts
+conditional.
 """
 
 import numpy as np
@@ -249,51 +250,41 @@ def _pair_index(key):
 
 
 @kernel
-def build_lm(gram_keys, log_counts, log_total, order):
-    """The n-gram language model: conditional log-probabilities log P(last byte | the bytes before).
+def add_to_lm(kv, bigram, keys, log_counts):
+    """Write the log counts of kept n-grams of orders >= 2 into the LM's tables: order 2
+    into the dense ``bigram`` (float64[65536], index first_byte * 256 + second_byte),
+    longer ones as pairs (key, bits of the float64) into ``kv``, found by ``lm_slot``.
 
-    gram_keys: uint64[m] the kept n-grams of orders 1..order (every prefix of a
-    kept n-gram is kept); log_counts: float64[m] the natural log of each count;
-    log_total: the log of the order-0 count. An n-gram's value is its log count
-    minus the log count of its prefix one byte shorter (log_total for single
-    bytes), the subtraction BytePiece does. Returns ``(unigram float64[256],
-    bigram float64[65536], kv uint64[2 * cap])``: orders 1 and 2 dense (index
-    first_byte * 256 + second_byte; -inf when absent), longer n-grams in pairs
-    (key, bits of the float64 value) found by ``lm_slot``; see ``lm.best_states``.
+    keys: uint64[m] in the count table's packing; log_counts: float64[m]. ``kv``
+    must have room for every n-gram of orders >= 3 written into it (``LM_LOAD``).
     """
-    m = 0
-    for i in range(gram_keys.shape[0]):
-        if np.int64(gram_keys[i] >> _LEN_SHIFT) >= 3:
-            m += 1
-    # at most LM_LOAD full: a slot count of any size (``lm_slot``), not a power of two
-    cap = max(1024, np.int64(m / LM_LOAD) + 1)
-    # np.empty and loops, not np.zeros or np.full: see _kernels.trie._grow
-    kv = np.empty(2 * cap, np.uint64)
-    for i in range(2 * cap):
-        kv[i] = 0
     kv_value = kv.view(np.float64)
-    unigram = np.empty(256, np.float64)
-    bigram = np.empty(65536, np.float64)
-    for i in range(65536):
-        bigram[i] = -np.inf
-        if i < 256:
-            unigram[i] = -np.inf
-    # first the log counts ...
-    for i in range(gram_keys.shape[0]):
-        key = gram_keys[i]
+    for i in range(keys.shape[0]):
+        key = keys[i]
         length = np.int64(key >> _LEN_SHIFT)
-        if length == 1:
-            unigram[np.int64(key & np.uint64(255))] = log_counts[i]
-        elif length == 2:
+        if length == 2:
             bigram[_pair_index(key)] = log_counts[i]
-        else:
+        elif length >= 3:
             s = lm_slot(kv, key)
             kv[s] = key
             kv_value[s + 1] = log_counts[i]
-    # ... then, longest first, minus the log count of the prefix (still a log count)
+
+
+@kernel
+def condition_lm(unigram, bigram, kv, log_total, order):
+    """Turn the LM's log counts, in place, into conditional log-probabilities
+    log P(last byte | the bytes before): an n-gram's log count minus that of its
+    prefix one byte shorter (``log_total`` for single bytes), the subtraction
+    BytePiece does. ``unigram`` float64[256], ``bigram`` and ``kv`` as
+    ``add_to_lm`` wrote them (-inf and empty pairs for the n-grams not kept); every
+    prefix of a kept n-gram must be kept. See ``lm.best_states``.
+    """
+    kv_value = kv.view(np.float64)
+    cap = kv.shape[0]
+    # longest first, so that each prefix is still a log count when it is subtracted
     for length in range(order, 2, -1):
         low = (np.uint64(1) << np.uint64(8 * (length - 1))) - np.uint64(1)
-        for s in range(0, 2 * cap, 2):
+        for s in range(0, cap, 2):
             key = kv[s]
             if key == 0 or np.int64(key >> _LEN_SHIFT) != length:
                 continue
@@ -309,4 +300,3 @@ def build_lm(gram_keys, log_counts, log_total, order):
     for b in range(256):
         if unigram[b] != -np.inf:
             unigram[b] = unigram[b] - log_total
-    return unigram, bigram, kv

@@ -23,7 +23,8 @@ SIGNATURES: dict[str, list[str]] = {
     # training: n-grams, the n-gram LM, pieces, pruning
     "ngrams.count_slices": ["u1[::1]ro, i8[::1], i8, i8, i8, u8[::1], i8"],
     "ngrams.kept_ngrams_block": ["u8[::1]ro, i8[::1]ro, i8, i8, u8[::1], i8[::1], b1"],
-    "ngrams.build_lm": ["u8[::1], f8[::1], f8, i8"],
+    "ngrams.add_to_lm": ["u8[::1], f8[::1], u8[::1]ro, f8[::1]ro"],
+    "ngrams.condition_lm": ["f8[::1], f8[::1], u8[::1], f8, i8"],
     "lm.count_pieces": ["u1[::1]ro, i8[::1], f8[::1], f8[::1], u8[::1], f8[::1], i8, b1, "
                         "u8[::1], i8[::1], u1[::1], i8, i8"],
     "lm.gather": ["u1[::1]ro, i8[::1], i8[::1], i8[::1]"],
@@ -73,7 +74,8 @@ SIGNATURES: dict[str, list[str]] = {
     "text_io.gather_pieces": ["i8[::1], u1[::1]ro, i8[::1]"],
 }
 #: The kernels a first ``train`` reaches, in order (``prefetch`` compiles them ahead).
-TRAIN_KERNELS = ["ngrams.count_slices", "ngrams.kept_ngrams_block", "ngrams.build_lm",
+TRAIN_KERNELS = ["ngrams.count_slices", "ngrams.kept_ngrams_block", "ngrams.add_to_lm",
+                 "ngrams.condition_lm",
                  "lm.count_pieces", "runs.table_pieces", "runs.piece_keys",
                  "runs.sum_sorted_pieces", "lm.gather", "trie.build_double_array",
                  "viterbi.segment", "lm.add_weighted"]

@@ -230,7 +230,7 @@ def merge_ngrams_task(job: Job, *runs: bytes) -> tuple[tuple[np.ndarray, int], b
     try:
         keys, counts = merge_ngrams([RunFile(r) for r in runs if r], job.params["order"],
                                     job.params["min_count"], 1, fan_in(spill.allowance, 1),
-                                    spill)
+                                    spill).arrays()
     finally:
         spill.workdirs.remove()
     rest = keys[256:].byteswap()  # sorted, they compress to a few bytes each
@@ -351,18 +351,16 @@ def _piece_parts(keys: np.ndarray, parts: int) -> np.ndarray:
 
 
 def _language_model(trainer, model: tuple, kept: tuple):
-    """The n-gram model from the merges' kept n-grams (as ``Trainer.build_lm``)."""
+    """The n-gram model from the merges' kept n-grams (as the single machine's phase 3),
+    read block by block from the runs. The model's table is sized by every kept n-gram
+    of orders >= 2: at most 65,536 more than it needs (those of order 2)."""
+    from .language_model import build_language_model
+
     _, byte_counts, total = model
-    blocks = [b for run in kept if run for b in RunFile(run).blocks()]
-    rest = concat(blocks, NGRAMS) if blocks else Block(np.empty(0, np.uint64),
-                                                        np.empty(0, np.int64))
-    keys = np.empty(256 + len(rest), np.uint64)
-    counts = np.empty(256 + len(rest), np.int64)
-    keys[:256] = np.arange(256, dtype=np.uint64) | (np.uint64(1) << np.uint64(56))
-    counts[:256] = byte_counts
-    keys[256:] = rest.keys.byteswap()
-    counts[256:] = rest.counts
-    return trainer.build_lm(keys, counts, total)
+    runs = [RunFile(run) for run in kept if run]
+    blocks = ((b.keys.byteswap(), b.counts) for run in runs for b in run.blocks())
+    return build_language_model(byte_counts, blocks, sum(len(run) for run in runs), total,
+                                trainer.order)
 
 
 #: One object per kind built from a shared value, per worker process: the language

@@ -75,58 +75,96 @@ def _slices(tables, free: bool = False) -> Block:
 
 
 def merge_ngrams(runs: list, order: int, min_count: int, workers: int, fan_in: int,
-                 spill: Spill) -> tuple[np.ndarray, np.ndarray]:
+                 spill: Spill) -> "KeptNgrams":
     """The n-grams of orders 1..order of the summed runs, those of orders >= 2 counted
-    at least ``min_count`` times: (keys uint64 in the table's packing, counts int64).
-
-    The first 256 entries are the single bytes 0..255 (count 0 for a byte never
-    seen); the kept n-grams are written once into the result, range by range.
-    """
-    from .._kernels import read_only
-    from .._kernels.ngrams import kept_ngrams_block
-
+    at least ``min_count`` times, as ``KeptNgrams``: this pass counts them, and their
+    blocks are merged again when read, so that they are never held whole."""
     runs = reduce_fan_in(runs, NGRAMS, fan_in, lambda: spill.workdirs.get().new_path("ngrams"),
                          spill.replaced)
-    ranges = key_ranges(runs, 4 * workers if workers > 1 else 1, align_bits=48)
+    return KeptNgrams(runs, order, min_count, workers)
 
-    def one_range(bounds):
-        """(counts of the single bytes in this range, [(keys, counts)] of the rest)."""
+
+class KeptNgrams:
+    """The kept n-grams of sorted n-gram runs, merged by ranges of 2-byte prefixes:
+    ``byte_counts`` (int64[256], the single bytes' counts, summed over the ranges) and
+    ``longer`` (how many of orders >= 3) are counted at once; ``blocks`` gives the rest."""
+
+    def __init__(self, runs: list, order: int, min_count: int, workers: int):
+        self.runs = runs
+        self.order, self.min_count, self.workers = order, min_count, workers
+        self.ranges = key_ranges(runs, 4 * workers if workers > 1 else 1, align_bits=48)
+        self.byte_counts = np.zeros(256, np.int64)
+        self.longer = 0
+        for byte_counts, parts in _in_order(self._counted, self.ranges, workers):
+            self.byte_counts += byte_counts
+            self.longer += parts
+
+    def blocks(self):
+        """(keys uint64 in the count table's packing, counts int64) of the kept n-grams of
+        orders >= 2, range by range, merged on worker threads a few ranges ahead."""
+        for _, parts in _in_order(self._kept, self.ranges, self.workers):
+            yield from parts
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every kept n-gram at once: (keys, counts), the 256 single bytes first (count 0
+        for a byte never seen), then the blocks' n-grams."""
+        blocks = list(self.blocks())
+        n = 256 + sum(len(k) for k, _ in blocks)
+        keys = np.empty(n, np.uint64)
+        counts = np.empty(n, np.int64)
+        keys[:256] = np.arange(256, dtype=np.uint64) | (np.uint64(1) << _LEN_SHIFT)
+        counts[:256] = self.byte_counts
+        at = 256
+        while blocks:
+            k, c = blocks.pop(0)
+            keys[at:at + len(k)] = k
+            counts[at:at + len(k)] = c
+            at += len(k)
+        return keys, counts
+
+    def _counted(self, bounds) -> tuple[np.ndarray, int]:
+        """(counts of the single bytes in a range, its kept n-grams of orders >= 3)."""
+        byte_counts, longer = np.zeros(256, np.int64), 0
+        for keys, counts in self._merged(bounds, byte_counts):
+            longer += int(np.count_nonzero((keys >> _LEN_SHIFT) >= 3))
+        return byte_counts, longer
+
+    def _kept(self, bounds) -> tuple[None, list]:
+        return None, list(self._merged(bounds, np.zeros(256, np.int64)))
+
+    def _merged(self, bounds, byte_counts: np.ndarray):
+        """The kept n-grams of orders >= 2 of a range, block by block; the single bytes'
+        counts are added to ``byte_counts`` (a byte's slices may lie in several ranges)."""
+        from .._kernels import read_only
+        from .._kernels.ngrams import kept_ngrams_block
+
         lo, hi = bounds
-        run_key = np.zeros(order + 1, np.uint64)
-        run_count = np.zeros(order + 1, np.int64)
-        byte_counts = np.zeros(256, np.int64)
-        parts = []
-        blocks = merge(runs, NGRAMS, lo, hi)
-        for block in [*blocks, None]:
+        run_key = np.zeros(self.order + 1, np.uint64)
+        run_count = np.zeros(self.order + 1, np.int64)
+        for block in [*merge(self.runs, NGRAMS, lo, hi), None]:
             last = block is None
             keys, counts = kept_ngrams_block(
                 read_only(np.empty(0, np.uint64) if last else block.keys),
                 read_only(np.empty(0, np.int64) if last else block.counts),
-                order, min_count, run_key, run_count, last)
+                self.order, self.min_count, run_key, run_count, last)
             single = (keys >> _LEN_SHIFT) == 1
             if single.any():
-                # a byte's slices may lie in several ranges: its count is summed
                 np.add.at(byte_counts, (keys[single] & np.uint64(255)).astype(np.int64),
                           counts[single])
                 keys, counts = keys[~single], counts[~single]
-            parts.append((keys, counts))
-        return byte_counts, parts
+            yield keys, counts
 
-    if len(ranges) == 1:
-        results = [one_range(ranges[0])]
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(one_range, ranges))
-    n = 256 + sum(len(k) for _, parts in results for k, _ in parts)
-    keys = np.empty(n, np.uint64)
-    counts = np.empty(n, np.int64)
-    keys[:256] = np.arange(256, dtype=np.uint64) | (np.uint64(1) << _LEN_SHIFT)
-    counts[:256] = sum(byte_counts for byte_counts, _ in results)
-    at = 256
-    for _, parts in results:
-        while parts:
-            k, c = parts.pop(0)
-            keys[at:at + len(k)] = k
-            counts[at:at + len(k)] = c
-            at += len(k)
-    return keys, counts
+
+def _in_order(fn, items: list, workers: int):
+    """fn(item) for each of ``items``, in order, on ``workers`` threads that run at most
+    ``workers`` items ahead of the one read (so that few results are held at once)."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [pool.submit(fn, item) for item in items[:workers]]
+        for item in items[workers:]:
+            yield pending.pop(0).result()
+            pending.append(pool.submit(fn, item))
+        for future in pending:
+            yield future.result()

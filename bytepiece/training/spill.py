@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..memory import resident_bytes
+from ..memory import resident_bytes, return_freed_arrays
 from .merge import sort_and_sum
 from .runs import Block, MemoryRun, RunFile, write_run
 
@@ -26,7 +26,9 @@ MIN_SHARE = 8
 
 def allowance(budget: int) -> int:
     """Bytes a phase's tables may hold: the budget less what the process holds now and
-    ``RESERVE``, but at least 1/``MIN_SHARE`` of it."""
+    ``RESERVE``, but at least 1/``MIN_SHARE`` of it. Freed arrays are given back to the
+    system from then on, so that what the process holds is what it uses."""
+    return_freed_arrays()
     return max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
 
 
