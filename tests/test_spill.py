@@ -65,6 +65,23 @@ piece_runs_st = st.lists(st.dictionaries(st.binary(max_size=5), st.integers(1, 5
                          min_size=1, max_size=7)
 
 
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 5)), max_size=80), st.booleans())
+@FAST
+def test_sort_and_sum_of_ngrams(entries, own):
+    """Repeated keys are summed, in order; a block not the caller's to spend is left as is."""
+    keys = np.array([k for k, _ in entries], np.uint64)
+    counts = np.array([c for _, c in entries], np.int64)
+    before = keys.copy(), counts.copy()
+    got = merging.sort_and_sum(Block(keys, counts), NGRAMS, own=own)
+    want = Counter()
+    for k, c in entries:
+        want[k] += c
+    assert got.keys.tolist() == sorted(want)
+    assert got.counts.tolist() == [want[k] for k in sorted(want)]
+    if not own:
+        assert keys.tolist() == before[0].tolist() and counts.tolist() == before[1].tolist()
+
+
 @given(ngram_runs_st, st.integers(1, 5), st.integers(2, 4), st.booleans())
 @FAST
 def test_merging_ngram_runs_sums_them(tmp_path, runs, parts, fan_in, on_disk):

@@ -58,8 +58,9 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
         for buf, ends, seen in batches(texts, isolate_digits, batch_chars, spill.texts,
                                        progress):
             _wait(running, 2 * len(tables))
-            # a batch goes to one table, but any: allow for each growing by a batch
-            n = len(buf)
+            # a batch goes to one table, but any: allow for each growing by this batch and
+            # those still being counted
+            n = len(buf) + sum(size for size, _ in running)
             coming = sum(growth(t, int(rates[0] * n) + 1, int(rates[1] * n) + 1)
                          for t in tables)
             held = [sum(x) for x in zip(*map(load, tables))]  # of the batches done
@@ -71,7 +72,7 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
                     tuple(max(r, o) for r, o in zip(rates, observed))
                 spill.write(read_out(tables, True), texts_done, total)
                 since_spill = 0
-            running.append(pool.submit(work, buf, ends))
+            running.append((len(buf), pool.submit(work, buf, ends)))
             texts_done = seen
             total += len(buf)
             since_spill += len(buf)
@@ -81,10 +82,11 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
     return spill.finish(read_out(tables, False), texts_done, total), total
 
 
-def _wait(futures: list, keep: int) -> None:
-    """Wait for the oldest futures until at most ``keep`` are left (raising their errors)."""
-    while len(futures) > keep:
-        futures.pop(0).result()
+def _wait(running: list, keep: int) -> None:
+    """Wait for the oldest batches, (bytes, future), until at most ``keep`` are left
+    (raising their errors)."""
+    while len(running) > keep:
+        running.pop(0)[1].result()
 
 
 def table_growth(words: int, needed_words: int) -> int:

@@ -18,18 +18,26 @@ import numpy as np
 from .runs import NGRAMS, Block, RunFile, RunWriter, concat, empty_block
 
 
-def sort_and_sum(block: Block, kind: int, runs: bool = False) -> Block:
+def sort_and_sum(block: Block, kind: int, runs: bool = False, own: bool = False) -> Block:
     """``block``'s entries sorted by key (pieces: by key, then bytes), equal ones summed.
 
     ``runs``: the block is sorted runs one after the other (a merge), which a stable
-    sort (timsort) merges in O(n log k); otherwise a quicksort is faster.
+    sort (timsort) merges in O(n log k); otherwise a quicksort is faster. ``own``: the
+    block is the caller's to spend, and n-grams are sorted in its own arrays (a spill of
+    full tables then needs 32 bytes an entry at the peak, not 40).
     """
     if len(block) == 0:
         return block
     order = np.argsort(block.keys, kind="stable" if runs else "quicksort")
     if kind == NGRAMS:
-        keys = block.keys[order]
-        counts = block.counts[order]
+        if own:
+            keys, counts = block.keys, block.counts
+            keys[:] = keys[order]
+            counts[:] = counts[order]
+        else:
+            keys = block.keys[order]
+            counts = block.counts[order]
+        del order
         starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         if len(starts) == len(keys):
             return Block(keys, counts)
@@ -65,7 +73,7 @@ def merge(runs: Sequence, kind: int, lo: int = 0, hi: int | None = None) -> Iter
                 else:
                     buffers[r] = concat([b, more], kind)
         if parts:
-            yield parts[0] if len(parts) == 1 else sort_and_sum(concat(parts, kind), kind, True)
+            yield parts[0] if len(parts) == 1 else sort_and_sum(concat(parts, kind), kind, True, True)
 
 
 def merge_into(runs: Sequence, kind: int, path: str | os.PathLike) -> RunFile:

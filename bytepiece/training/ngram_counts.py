@@ -43,9 +43,15 @@ def count_ngrams(texts, order: int, isolate_digits: bool, workers: int, spill: S
     # a table may gain one key per byte at worst, and doubles to stay half full
     tables = [[ngrams.new_table(min(1 << 16, max(1024, spill.allowance // 64))), 0]
               for _ in range(workers)]
+
+    def growth(table, extra: int, _) -> int:
+        """Extra bytes at the peak: while the table doubles, or while the tables are read
+        out (16 bytes an entry of the table read while the others are held: its share)."""
+        entries = table[1] + extra
+        return max(table_growth(len(table[0]), 4 * entries), 16 * entries // len(tables))
+
     return count_into_runs(texts, tables, count, lambda t: t[0].nbytes, lambda t: (t[1], 0),
-                           lambda t, n, _: table_growth(len(t[0]), 4 * (t[1] + n)), _slices,
-                           spill, isolate_digits, batch_chars, progress)
+                           growth, _slices, spill, isolate_digits, batch_chars, progress)
 
 
 def _slices(tables, free: bool = False) -> Block:

@@ -24,12 +24,14 @@ RESERVE = 48 << 20
 MIN_SHARE = 8
 
 
-def allowance(budget: int) -> int:
-    """Bytes a phase's tables may hold: the budget less what the process holds now and
-    ``RESERVE``, but at least 1/``MIN_SHARE`` of it. Freed arrays are given back to the
-    system from then on, so that what the process holds is what it uses."""
+def allowance(budget: int, tables: int = 0) -> int:
+    """Bytes a phase's tables may hold: the budget less what the process holds now
+    besides the ``tables`` bytes of them and ``RESERVE``, but at least 1/``MIN_SHARE``
+    of it. Freed arrays are given back to the system from then on, so that what the
+    process holds is what it uses."""
     return_freed_arrays()
-    return max(budget - resident_bytes() - RESERVE, budget // MIN_SHARE)
+    rest = max(resident_bytes() - tables, 0)
+    return max(budget - rest - RESERVE, budget // MIN_SHARE)
 
 
 def default_budget() -> int:
@@ -91,13 +93,19 @@ class Spill:
 
     def over(self, table_bytes: int, growth: int, entries: int) -> bool:
         """Whether tables of ``table_bytes`` holding ``entries`` that may grow by
-        ``growth`` must spill first (empty tables never: there is nothing to spill)."""
-        return entries > 0 and table_bytes + growth > self.allowance
+        ``growth`` must spill first (empty tables never: there is nothing to spill).
+
+        The allowance is taken again from what the rest of the process holds now: it
+        grows once the phase has started (kernels loaded, batches in flight)."""
+        if entries == 0:
+            return False
+        self.allowance = allowance(self.budget, table_bytes)
+        return table_bytes + growth > self.allowance
 
     def write(self, block: Block, texts: int, n_bytes: int) -> None:
-        """Sort ``block`` and commit it as a run holding the counts of the first ``texts``
-        texts (``n_bytes`` bytes) not in earlier runs."""
-        block = sort_and_sum(block, self.kind)
+        """Sort ``block`` (in its own arrays: it is spent) and commit it as a run holding
+        the counts of the first ``texts`` texts (``n_bytes`` bytes) not in earlier runs."""
+        block = sort_and_sum(block, self.kind, own=True)
         work = self.workdirs.get()
         try:
             run = RunFile(write_run(work.new_path(self.stem), self.kind, block))
@@ -119,7 +127,7 @@ class Spill:
                 self.texts, self.bytes = texts, n_bytes
             self._record(done=True)
         else:
-            self.runs.append(MemoryRun(sort_and_sum(block, self.kind), self.kind))
+            self.runs.append(MemoryRun(sort_and_sum(block, self.kind, own=True), self.kind))
             self.texts, self.bytes = texts, n_bytes
         return self.runs
 
