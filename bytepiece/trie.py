@@ -62,16 +62,20 @@ class PieceTrie:
         data = np.frombuffer(b"".join(ordered), np.uint8)
         offsets = np.zeros(len(ordered) + 1, np.int64)
         np.cumsum([len(p) for p in ordered], out=offsets[1:])
+        del ordered
         base, check, index = build_double_array(data, offsets)
+        del data, offsets
+        nodes = np.empty(2 * base.shape[0], np.uint32)  # free slots' check: 0xFFFFFFFF
+        nodes[0::2] = base.view(np.uint32)
+        nodes[1::2] = check.view(np.uint32)
+        del base, check  # before the arrays below are made: 120 MB at 15M slots
         order = np.asarray(order, np.int64)
         terminal = index >= 0
         value = np.full(index.shape[0], -1, np.int32)
         value[terminal] = np.asarray(ids)[order[index[terminal]]]
         slot_logp = np.full(index.shape[0], np.inf)
         slot_logp[terminal] = np.asarray(logp, np.float64)[order[index[terminal]]]
-        nodes = np.empty(2 * base.shape[0], np.uint32)  # free slots' check: 0xFFFFFFFF
-        nodes[0::2] = base.view(np.uint32)
-        nodes[1::2] = check.view(np.uint32)
+        del index, terminal
         if not automaton:
             return cls(nodes, value, slot_logp, pair_table(nodes))
         fail, depth, order = failure_links(nodes)

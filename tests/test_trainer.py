@@ -268,6 +268,33 @@ def test_workers_give_the_same_model(tmp_path, monkeypatch):
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pruning_in_slabs_gives_the_same_model(monkeypatch, workers):
+    """The re-splits segment a slab of texts at a time: slabs of a few bytes change
+    nothing (the first re-split alone has a few hundred slabs here)."""
+    from bytepiece.training import prune
+
+    texts = (ROOT / "corpora" / "tiny" / "en.txt").read_text().splitlines(keepends=True)
+    params = dict(order=4, max_vocab_size=[300, 280], min_count=2, max_piece_length=6)
+    whole = Trainer(**params)
+    whole.train(texts, workers=workers)
+    slabs = []
+    monkeypatch.setattr(prune, "text_ranges", _counting(prune.text_ranges, slabs))
+    monkeypatch.setattr(prune, "SLAB_BYTES", 8)
+    sliced = Trainer(**params)
+    sliced.train(texts, workers=workers)
+    assert max(slabs) > 100
+    assert sliced.pieces == whole.pieces == ref.train(texts, **params)
+
+
+def _counting(text_ranges, sizes):
+    def counted(*args, **kwargs):
+        ranges = text_ranges(*args, **kwargs)
+        sizes.append(len(ranges))
+        return ranges
+    return counted
+
+
 def test_save_paths(tmp_path):
     from bytepiece import Tokenizer
 

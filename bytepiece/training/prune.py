@@ -15,6 +15,9 @@ import numpy as np
 
 from .runs import Block, split_pieces
 
+#: bytes of text segmented at once: the ids take 4 bytes a byte of it
+SLAB_BYTES = 8 << 20
+
 
 def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], workers: int,
                  progress=None) -> list[dict[bytes, int]]:
@@ -145,9 +148,11 @@ class Splitter(CompiledPieces):
 
     def _scores(self, alive, counts) -> np.ndarray:
         """log(count / total) of the pieces ``alive`` per trie slot, as the reference
-        computes them; +inf (no piece ends here) elsewhere."""
+        computes them; +inf (no piece ends here) elsewhere. Written over the trie's own
+        scores, which are not used otherwise (at 1 GB of text, 120 MB)."""
         log_total = np.log(float(int(counts.sum(dtype=np.int64))))
-        logp = np.full(len(self.trie.logp), np.inf)
+        logp = self.trie.logp
+        logp.fill(np.inf)
         logp[self.slot[alive]] = np.log(counts.astype(np.float64)) - log_total
         return logp
 
@@ -166,14 +171,21 @@ class Splitter(CompiledPieces):
             return segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, False,
                            trie.nodes, trie.value, logp, trie.pair, -1.0, np.uint64(0), 0)
 
-        parts = text_ranges(ends, self.workers)
-        if len(parts) == 1:
-            results = [run(parts[0])]
-        else:
-            with ThreadPoolExecutor(len(parts)) as pool:
-                results = list(pool.map(run, parts))
-        for (lo, hi), (ids, token_ends) in zip(parts, results):
-            add_weighted(totals, ids, token_ends, read_only(weights[lo:hi]))
+        # a slab of texts at a time, split between the workers: the segmentation's ids
+        # take 4 bytes a byte of text, and a block of a run can hold 40 MB of it
+        slabs = text_ranges(ends, int(ends[-1]) // SLAB_BYTES + 1, smallest=SLAB_BYTES)
+        pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        try:
+            for first, last in slabs:
+                start = int(ends[first - 1]) if first else 0
+                parts = [(first + lo, first + hi)
+                         for lo, hi in text_ranges(ends[first:last], self.workers, start)]
+                results = pool.map(run, parts) if pool else map(run, parts)
+                for (lo, hi), (ids, token_ends) in zip(parts, results):
+                    add_weighted(totals, ids, token_ends, read_only(weights[lo:hi]))
+        finally:
+            if pool:
+                pool.shutdown()
 
     def drop_wasted(self, alive, counts):
         """Re-split every piece with the tokenizer of all pieces until none goes unused."""
@@ -186,11 +198,13 @@ class Splitter(CompiledPieces):
             alive, counts = alive[used], totals[used]
 
 
-def text_ranges(ends: np.ndarray, workers: int) -> list[tuple[int, int]]:
-    """Split texts 0..len(ends) into at most ``workers`` ranges of about equal bytes."""
+def text_ranges(ends: np.ndarray, workers: int, start: int = 0,
+                smallest: int = 1 << 16) -> list[tuple[int, int]]:
+    """Split texts 0..len(ends) (starting at byte ``start``) into at most ``workers``
+    ranges of about equal bytes; texts of fewer than ``smallest`` bytes in all stay one."""
     n = len(ends)
-    if workers <= 1 or n < 2 or ends[-1] < (1 << 16):
+    if workers <= 1 or n < 2 or ends[-1] - start < smallest:
         return [(0, n)]
-    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, workers) / workers)
+    cuts = np.searchsorted(ends, start + (ends[-1] - start) * np.arange(1, workers) / workers)
     bounds = [0] + sorted(set(int(c) for c in cuts if 0 < c < n)) + [n]
     return list(zip(bounds, bounds[1:]))
