@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import sys
 from collections import Counter
 
 import numpy as np
@@ -137,6 +138,40 @@ def test_equal_keys_of_different_pieces_stay_apart(monkeypatch):
     merged = merging.sort_and_sum(doubled, PIECES)
     assert [merged.piece(i) for i in range(len(merged))] == [b"x", b"x\x00", b"yy"]
     assert merged.counts.tolist() == [2, 6, 4]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_arrays_go_back_to_the_system():
+    """Once training has started, freeing an array lowers the resident memory at once,
+    even after a larger one was freed (which raises glibc's own threshold)."""
+    from bytepiece.memory import resident_bytes, return_freed_arrays
+
+    assert return_freed_arrays()
+    big = np.ones(48 << 20, np.uint8)
+    del big
+    array = np.ones(8 << 20, np.uint8)
+    held = resident_bytes()
+    del array
+    assert held - resident_bytes() >= 7 << 20
+
+
+def test_the_allowance_follows_what_the_process_holds(tmp_path):
+    """Before each batch the tables' allowance is the budget less what the rest of the
+    process holds now, so memory taken after the phase started makes the tables spill."""
+    from bytepiece.memory import resident_bytes
+    from bytepiece.trainer import _NoWorkDirs
+    from bytepiece.training.spill import RESERVE, Spill
+
+    tables = np.ones(64 << 20, np.uint8)
+    budget = resident_bytes() - tables.nbytes + RESERVE + (160 << 20)
+    spill = Spill(budget, _NoWorkDirs(), "ngrams", NGRAMS)
+    assert not spill.over(tables.nbytes, 0, 1000)
+    other = np.ones(128 << 20, np.uint8)  # held besides the tables
+    assert spill.over(tables.nbytes, 0, 1000)
+    assert spill.allowance < tables.nbytes
+    del other
+    assert not spill.over(tables.nbytes, 0, 1000)
+    assert not spill.over(tables.nbytes, 0, 0)  # empty tables never spill
 
 
 def test_run_files_are_whole_or_absent(tmp_path):
