@@ -38,6 +38,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import InputError
+from .memory import steady_memory
 from .model import Model
 from .special import check_special_tokens, pattern_of
 from .training import merge as _merge
@@ -50,7 +51,7 @@ from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
 from .training.prune import prune_pieces
 from .training import unigram
 from .training.runs import NGRAMS, PIECES, Block, MemoryRun
-from .training.spill import Spill, default_budget
+from .training.spill import STEADY_THRESHOLD, Spill, default_budget
 from .training.workdir import WorkDirs
 
 #: Characters of training text handed to a kernel at once: large enough that a
@@ -158,6 +159,7 @@ class Trainer:
         if budget <= 0:
             raise InputError(f"max_memory must be a positive number of bytes, got {max_memory}")
         self.memory_budget = budget
+        steady_memory(STEADY_THRESHOLD)  # the budget is kept in resident memory
         fingerprint = getattr(texts, "fingerprint", None)
         workdirs = WorkDirs(tmp_dir, self._params(), fingerprint() if fingerprint else None)
         self.resumed = workdirs.resumed

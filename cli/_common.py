@@ -43,28 +43,6 @@ def check_interrupted() -> None:
         raise KeyboardInterrupt()
 
 
-#: glibc's mallopt parameter for the size from which blocks are mmap'ed
-_M_MMAP_THRESHOLD = -3
-
-
-def steady_memory(threshold: int = 1 << 20) -> bool:
-    """Keep a long stream's memory flat: return large blocks to the system when freed.
-
-    glibc raises its mmap threshold each time a large block is freed, so later
-    blocks of a few MB come from the heap and fragment it: encoding 3.2 GB into
-    a token array grew from 180 to 370 MB of RSS. With a fixed threshold the
-    same run stays at 180 MB. Returns whether the setting took (glibc only).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, int(threshold)))
-    except (OSError, AttributeError, TypeError):
-        return False
-
-
 class FiniteFloat(click.ParamType):
     """A float option that refuses nan and inf with a usage error (status 2)."""
 

@@ -9,8 +9,10 @@ import unicodedata
 
 import click
 
+from bytepiece.memory import steady_memory
+
 from ._common import (LongLine, decode_text, input_size, long_line_ids, open_output,
-                      progress, read_blocks, steady_memory)
+                      progress, read_blocks)
 
 
 def encode_to_array(tokenizer, files: tuple[str, ...], fmt: str, output: str | None,

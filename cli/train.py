@@ -147,9 +147,6 @@ def command(corpus, output, vocab_size, order, min_count, max_piece_length, isol
     for path in outputs:  # before hours of training, not after
         check_output(path, texts.paths)
 
-    from ._common import steady_memory
-
-    steady_memory()  # freed tables go back to the system: the budget is kept in RSS
     sizes = vocab_size if len(vocab_size) > 1 else vocab_size[0]
     try:
         trainer = Trainer(order=order, max_vocab_size=sizes,

@@ -259,12 +259,13 @@ def test_one_tokenizer_many_threads():
 def test_token_arrays_fix_the_mmap_threshold(model, tmp_path, monkeypatch):
     """Token-array runs, often gigabytes long, fix glibc's mmap threshold (measured:
     RSS flat at ~180 MB over 3.2 GB instead of growing to 370 MB)."""
-    from bytepiece_cli import _common, _encode_array
+    from bytepiece import memory
+    from bytepiece_cli import _encode_array
 
     calls = []
 
     def spy():
-        calls.append(_common.steady_memory())
+        calls.append(memory.steady_memory())
         return calls[-1]
 
     monkeypatch.setattr(_encode_array, "steady_memory", spy)

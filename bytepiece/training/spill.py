@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 
-from ..memory import resident_bytes, return_freed_arrays
+from ..memory import resident_bytes, steady_memory
 from .merge import sort_and_sum
 from .runs import Block, MemoryRun, RunFile, write_run
 
 #: Bytes kept free for batch buffers, merges and Python objects besides the tables.
 RESERVE = 48 << 20
+#: Blocks from this size on go back to the system when freed (``memory.steady_memory``):
+#: a block of a run holds 64k entries, 512 kB of keys.
+STEADY_THRESHOLD = 256 << 10
 #: The smallest allowance, as a share of the budget: the tables spill more often when the
 #: budget is nearly used up, and the phase still goes on.
 MIN_SHARE = 8
@@ -29,7 +32,7 @@ def allowance(budget: int, tables: int = 0) -> int:
     besides the ``tables`` bytes of them and ``RESERVE``, but at least 1/``MIN_SHARE``
     of it. Freed arrays are given back to the system from then on, so that what the
     process holds is what it uses."""
-    return_freed_arrays()
+    steady_memory(STEADY_THRESHOLD)
     rest = max(resident_bytes() - tables, 0)
     return max(budget - rest - RESERVE, budget // MIN_SHARE)
 
