@@ -36,8 +36,8 @@ def count_pieces(texts, lm_arrays, order: int, ensure_unicode: bool, isolate_dig
 
     states = [list(lm.new_piece_table(1 << 12)) for _ in range(workers)]
     return count_into_runs(texts, states, count, _piece_table_bytes, lambda s: (s[3], s[4]),
-                           _piece_table_growth, _pieces, spill, isolate_digits, batch_chars,
-                           progress)
+                           lambda s, n, b: _piece_table_growth(s, n, b, len(states)), _pieces,
+                           spill, isolate_digits, batch_chars, progress)
 
 
 def _pieces(states, free: bool = False) -> Block:
@@ -65,16 +65,19 @@ def _piece_table_bytes(state) -> int:
     return slots.nbytes + entries.nbytes + arena.nbytes
 
 
-def _piece_table_growth(state, extra: int, extra_bytes: int) -> int:
+def _piece_table_growth(state, extra: int, extra_bytes: int, tables: int = 1) -> int:
     """Extra bytes at the peak while a piece table (``lm.new_piece_table``) grows for
-    ``extra`` more pieces of ``extra_bytes`` more bytes, as ``lm.reserve_pieces`` does."""
+    ``extra`` more pieces of ``extra_bytes`` more bytes, as ``lm.reserve_pieces`` does,
+    or while the ``tables`` are read out (``_pieces``: 24 bytes a piece and its bytes, for
+    the table read while the others are held; this table's share of it)."""
     slots, entries, arena, n, used = state
+    read = (24 * (n + extra) + used + extra_bytes) // tables
     grown = table_growth(len(slots), 4 * (n + extra))
     if 3 * (n + extra) > len(entries):
         grown += 8 * max(2 * len(entries), 3 * (n + extra))
     if used + extra_bytes > len(arena):
         grown += max(2 * len(arena), used + extra_bytes)
-    return grown
+    return max(grown, read)
 
 
 def merge_pieces(runs: list, min_count: int, max_piece_length: int, workers: int,
