@@ -157,13 +157,20 @@ def test_freed_arrays_go_back_to_the_system():
     assert held - resident_bytes() >= 7 << 20
 
 
-def test_the_allowance_follows_what_the_process_holds(tmp_path):
+def test_the_allowance_follows_what_the_process_holds(monkeypatch):
     """Before each batch the tables' allowance is the budget less what the rest of the
     process holds now, so memory taken after the phase started makes the tables spill."""
+    import gc
+
     from bytepiece.memory import resident_bytes
     from bytepiece.trainer import _NoWorkDirs
+    from bytepiece.training import spill as spilling
     from bytepiece.training.spill import RESERVE, Spill
 
+    # no smallest allowance: after the whole suite the process holds enough that an
+    # eighth of the budget would be more than the tables
+    monkeypatch.setattr(spilling, "MIN_SHARE", 1 << 40)
+    gc.collect()
     tables = np.ones(64 << 20, np.uint8)
     budget = resident_bytes() - tables.nbytes + RESERVE + (160 << 20)
     spill = Spill(budget, _NoWorkDirs(), "ngrams", NGRAMS)
