@@ -55,7 +55,6 @@ def peak_resident_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-
 #: mallopt's parameter for the size from which glibc maps each block on its own
 _M_MMAP_THRESHOLD = -3
 
@@ -73,10 +72,8 @@ def steady_memory(threshold: int = 1 << 20) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     import ctypes
-    import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+    try:  # this process's own symbols: ctypes.util.find_library would run ldconfig
+        return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, int(threshold)))
     except (OSError, AttributeError, TypeError):
         return False

@@ -16,6 +16,7 @@ from bytepiece import Trainer
 from bytepiece.training import merge as merging
 from bytepiece.training.runs import (NGRAMS, PIECES, Block, MemoryRun, RunFile, RunWriter,
                                      write_run)
+from conftest import ROOT
 from test_trainer import _cases, _read, _texts
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[
@@ -144,10 +145,10 @@ def test_equal_keys_of_different_pieces_stay_apart(monkeypatch):
 def test_freed_arrays_go_back_to_the_system():
     """Once training has started, freeing an array lowers the resident memory at once,
     even after a larger one was freed (which raises glibc's own threshold)."""
-    from bytepiece.memory import resident_bytes
-    from bytepiece.training.spill import STEADY_THRESHOLD, allowance
+    from bytepiece.memory import resident_bytes, steady_memory
+    from bytepiece.training.spill import STEADY_THRESHOLD
 
-    allowance(1 << 30)  # as training starts
+    assert steady_memory(STEADY_THRESHOLD)  # as Trainer.train does
     assert STEADY_THRESHOLD < 8 << 20
     big = np.ones(48 << 20, np.uint8)
     del big
@@ -155,6 +156,18 @@ def test_freed_arrays_go_back_to_the_system():
     held = resident_bytes()
     del array
     assert held - resident_bytes() >= 7 << 20
+
+
+def test_training_keeps_its_budget_in_resident_memory(monkeypatch):
+    """Training sets glibc's threshold once, before its phases."""
+    import bytepiece.trainer
+    from bytepiece.training.spill import STEADY_THRESHOLD
+
+    calls = []
+    monkeypatch.setattr(bytepiece.trainer, "steady_memory", calls.append)
+    texts = (ROOT / "corpora" / "tiny" / "en.txt").read_text().splitlines(keepends=True)
+    Trainer(order=4, max_vocab_size=300).train(texts * 20, max_memory=1 << 30)
+    assert calls == [STEADY_THRESHOLD]
 
 
 def test_the_allowance_follows_what_the_process_holds(monkeypatch):

@@ -314,8 +314,12 @@ class _MergeSpill:
 
 
 def _budget(job: Job) -> int:
-    from .spill import default_budget
+    """A task's memory budget. The task keeps it in resident memory as ``Trainer.train``
+    does: freed arrays go back to the system from here on."""
+    from ..memory import steady_memory
+    from .spill import STEADY_THRESHOLD, default_budget
 
+    steady_memory(STEADY_THRESHOLD)
     return job.memory or default_budget()
 
 

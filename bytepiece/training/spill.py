@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..memory import resident_bytes, steady_memory
+from ..memory import resident_bytes
 from .merge import sort_and_sum
 from .runs import Block, MemoryRun, RunFile, write_run
 
@@ -30,9 +30,8 @@ MIN_SHARE = 8
 def allowance(budget: int, tables: int = 0) -> int:
     """Bytes a phase's tables may hold: the budget less what the process holds now
     besides the ``tables`` bytes of them and ``RESERVE``, but at least 1/``MIN_SHARE``
-    of it. Freed arrays are given back to the system from then on, so that what the
-    process holds is what it uses."""
-    steady_memory(STEADY_THRESHOLD)
+    of it. What the process holds is what it uses once training has set
+    ``STEADY_THRESHOLD`` (``Trainer.train``; on a cluster, each task)."""
     rest = max(resident_bytes() - tables, 0)
     return max(budget - rest - RESERVE, budget // MIN_SHARE)
 
