@@ -73,7 +73,8 @@ def merge(runs: Sequence, kind: int, lo: int = 0, hi: int | None = None) -> Iter
                 else:
                     buffers[r] = concat([b, more], kind)
         if parts:
-            yield parts[0] if len(parts) == 1 else sort_and_sum(concat(parts, kind), kind, True, True)
+            yield parts[0] if len(parts) == 1 else \
+                sort_and_sum(concat(parts, kind), kind, runs=True, own=True)
 
 
 def merge_into(runs: Sequence, kind: int, path: str | os.PathLike) -> RunFile:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .batches import Progress
 from .counting import count_into_runs, table_growth
+from .language_model import orders_above_two
 from .merge import key_ranges, merge, reduce_fan_in
 from .runs import NGRAMS, Block
 from .spill import Spill
@@ -101,14 +102,14 @@ class KeptNgrams:
         self.ranges = key_ranges(runs, 4 * workers if workers > 1 else 1, align_bits=48)
         self.byte_counts = np.zeros(256, np.int64)
         self.longer = 0
-        for byte_counts, parts in _in_order(self._counted, self.ranges, workers):
+        for byte_counts, longer in _in_order(self._counted, self.ranges, workers):
             self.byte_counts += byte_counts
-            self.longer += parts
+            self.longer += longer
 
     def blocks(self):
         """(keys uint64 in the count table's packing, counts int64) of the kept n-grams of
         orders >= 2, range by range, merged on worker threads a few ranges ahead."""
-        for _, parts in _in_order(self._kept, self.ranges, self.workers):
+        for parts in _in_order(self._kept, self.ranges, self.workers):
             yield from parts
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -130,13 +131,13 @@ class KeptNgrams:
 
     def _counted(self, bounds) -> tuple[np.ndarray, int]:
         """(counts of the single bytes in a range, its kept n-grams of orders >= 3)."""
-        byte_counts, longer = np.zeros(256, np.int64), 0
-        for keys, counts in self._merged(bounds, byte_counts):
-            longer += int(np.count_nonzero((keys >> _LEN_SHIFT) >= 3))
+        byte_counts = np.zeros(256, np.int64)
+        longer = sum(orders_above_two(keys) for keys, _ in self._merged(bounds, byte_counts))
         return byte_counts, longer
 
-    def _kept(self, bounds) -> tuple[None, list]:
-        return None, list(self._merged(bounds, np.zeros(256, np.int64)))
+    def _kept(self, bounds) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The kept n-grams of orders >= 2 of a range, as blocks."""
+        return list(self._merged(bounds, np.zeros(256, np.int64)))
 
     def _merged(self, bounds, byte_counts: np.ndarray):
         """The kept n-grams of orders >= 2 of a range, block by block; the single bytes'
