@@ -51,31 +51,40 @@ class PieceTrie:
               automaton: bool = True) -> "PieceTrie":
         """Compile distinct non-empty ``pieces`` with their ``ids`` and log-probabilities
         (and the automaton, unless ``automaton`` is false)."""
-        from ._kernels.automaton import candidate_lists, failure_links
-        from ._kernels.trie import build_double_array
-
-        if sum(len(p) == 1 for p in pieces) != 256:
-            raise ValueError("every one of the 256 single bytes must be a piece")
-
         order = sorted(range(len(pieces)), key=pieces.__getitem__)
         ordered = [pieces[i] for i in order]
         data = np.frombuffer(b"".join(ordered), np.uint8)
-        offsets = np.zeros(len(ordered) + 1, np.int64)
-        np.cumsum([len(p) for p in ordered], out=offsets[1:])
+        ends = np.cumsum([len(p) for p in ordered], dtype=np.int64)
         del ordered
+        return cls.from_sorted(data, ends, np.asarray(order, np.int64), ids, logp, automaton)
+
+    @classmethod
+    def from_sorted(cls, data: np.ndarray, ends: np.ndarray, order: np.ndarray,
+                    ids: np.ndarray, logp: np.ndarray, automaton: bool = True) -> "PieceTrie":
+        """``build`` from the pieces already sorted by their bytes: ``data`` uint8 back to
+        back, ``ends`` int64 cumulative, the i-th of them being piece ``order[i]`` (whose id
+        and log-probability are ``ids[order[i]]`` and ``logp[order[i]]``). The caller
+        should hold no other reference to ``data``: it is freed before the arrays are made."""
+        from ._kernels.automaton import candidate_lists, failure_links
+        from ._kernels.trie import build_double_array
+
+        if np.count_nonzero(np.diff(ends, prepend=0) == 1) != 256:
+            raise ValueError("every one of the 256 single bytes must be a piece")
+        offsets = np.zeros(len(ends) + 1, np.int64)
+        offsets[1:] = ends
         base, check, index = build_double_array(data, offsets)
-        del data, offsets
+        del data, ends, offsets
         nodes = np.empty(2 * base.shape[0], np.uint32)  # free slots' check: 0xFFFFFFFF
         nodes[0::2] = base.view(np.uint32)
         nodes[1::2] = check.view(np.uint32)
         del base, check  # before the arrays below are made: 120 MB at 15M slots
-        order = np.asarray(order, np.int64)
         terminal = index >= 0
+        piece = order[index[terminal]]
         value = np.full(index.shape[0], -1, np.int32)
-        value[terminal] = np.asarray(ids)[order[index[terminal]]]
+        value[terminal] = np.asarray(ids)[piece]
         slot_logp = np.full(index.shape[0], np.inf)
-        slot_logp[terminal] = np.asarray(logp, np.float64)[order[index[terminal]]]
-        del index, terminal
+        slot_logp[terminal] = np.asarray(logp, np.float64)[piece]
+        del index, terminal, piece
         if not automaton:
             return cls(nodes, value, slot_logp, pair_table(nodes))
         fail, depth, order = failure_links(nodes)

@@ -532,10 +532,13 @@ def test_the_cut_ranks_pieces_as_the_reference_sorts_them(extra, seed):
     rng = np.random.default_rng(seed)
     pieces = sorted({bytes([b]) for b in range(256)} | extra)
     pieces = [pieces[i] for i in rng.permutation(len(pieces))]
-    compiled = CompiledPieces(pieces)
-    assert compiled.byte_rank().tolist() == [sorted(pieces).index(p) for p in pieces]
+    compiled = CompiledPieces.of(pieces)
+    assert compiled.rank.tolist() == [sorted(pieces).index(p) for p in pieces]
+    # the trie, built from the pieces in that order, ends each piece where it is said to
+    assert compiled.trie.value[compiled.slot].tolist() == list(range(len(pieces)))
+    assert compiled.piece_bytes(np.arange(len(pieces))) == pieces
     counts = rng.integers(1, 4, len(pieces))
-    ranked = cut_order(compiled.lengths, counts, compiled.byte_rank())
+    ranked = cut_order(compiled.lengths, counts, compiled.rank)
     want = sorted(range(len(pieces)), key=lambda i: (len(pieces[i]) > 1, -int(counts[i]),
                                                      -len(pieces[i]), pieces[i]))
     assert ranked.tolist() == want

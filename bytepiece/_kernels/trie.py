@@ -166,4 +166,6 @@ def build_double_array(data, offsets):
         if check[s] != _FREE and base[s] > max_base:
             max_base = base[s]
     final = max_slot + 1 if max_slot + 1 > max_base + 256 else max_base + 256
-    return base[:final].copy(), check[:final].copy(), value[:final].copy()
+    # views, not copies: the arrays are at most an eighth larger than needed (unless they
+    # had to double), and copies would be three more of them at once
+    return base[:final], check[:final], value[:final]

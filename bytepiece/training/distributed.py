@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .runs import (NGRAMS, PIECES, Block, RunFile, _transposed, _untransposed, concat,
-                   pack_pieces, run_bytes, unpack_pieces)
+                   pack_pieces, run_bytes, split_pieces, unpack_pieces)
 
 #: A shard is at most this large, so that many tasks share the work and a task's
 #: tables stay small; and at least MIN_SHARD_BYTES, so that tasks are not all overhead.
@@ -154,8 +154,9 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     # the pieces to re-split, where they are: those the merges did not keep, and each
     # shard's pieces too long to keep (never sent to a merge)
     t = time.perf_counter()
-    pieces, counts = vocabulary(kept)
+    arena, lengths, counts = vocabulary(kept)
     del kept
+    pieces = split_pieces(arena, np.cumsum(lengths))
     packed, order = pack_pieces(pieces, counts)  # the tasks' counts come in this order
     shared = (uuid.uuid4().hex, packed)
     stats.add("vocabulary", len(packed), shared=True)
@@ -164,7 +165,7 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     to_split = [m[1] for m in merged] + [c[1] for c in counted]
     splitting = [engine.submit(resplit_task, vocab, run) for run in to_split]
     with ThreadPoolExecutor(1) as pool:  # this machine's tokenizer, while the tasks run
-        splitter = pool.submit(Splitter, pieces, os.cpu_count() or 1)
+        splitter = pool.submit(Splitter, arena, lengths, os.cpu_count() or 1)
         splits = engine.gather(splitting)
         splitter = splitter.result()
     stats.seconds["re-split tasks"] = time.perf_counter() - t
@@ -287,7 +288,7 @@ def resplit_task(vocab: tuple, dropped: bytes) -> bytes:
 
     def build():
         pieces, counts = unpack_pieces(packed)
-        return Splitter(pieces, 1), counts
+        return Splitter.of(pieces, 1), counts
 
     splitter, counts = _cached(token, build)
     blocks = RunFile(dropped).blocks() if dropped else []

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .runs import Block, split_pieces
+from .runs import Block
 
 #: bytes of text segmented at once: the ids take 4 bytes a byte of it
 SLAB_BYTES = 8 << 20
@@ -22,47 +22,46 @@ SLAB_BYTES = 8 << 20
 def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], workers: int,
                  progress=None) -> list[dict[bytes, int]]:
     """[{piece: count}] for each size of ``sizes`` (largest first)."""
-    pieces, counts = vocabulary(kept)
-    splitter = Splitter(pieces, workers, progress)
-    counts = counts + splitter.split_all(np.arange(len(pieces), dtype=np.int64), counts,
+    arena, lengths, counts = vocabulary(kept)
+    splitter = Splitter(arena, lengths, workers, progress)
+    del arena, lengths
+    counts = counts + splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
                                          ((b.data, b.ends, b.counts) for b in resplit))
     return cut_to_sizes(splitter, counts, sizes)
 
 
-def vocabulary(kept: Block) -> tuple[list[bytes], np.ndarray]:
-    """The kept pieces and their counts, then every single byte they lack (count 1)."""
-    pieces = split_pieces(kept.data, kept.ends)
+def vocabulary(kept: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kept pieces and their counts, then every single byte they lack (count 1):
+    (their bytes back to back, lengths int64, counts int64). Not a list of bytes: at
+    4 GB of text, millions of pieces, 60 bytes each as Python objects."""
+    lengths = np.diff(kept.ends, prepend=0)
     present = np.zeros(256, bool)
-    singles = [p[0] for p in pieces if len(p) == 1]
-    present[singles] = True
-    missing = np.flatnonzero(~present).tolist()
-    pieces += [bytes([b]) for b in missing]
+    present[kept.data[kept.ends[lengths == 1] - 1]] = True
+    missing = np.flatnonzero(~present)
+    arena = np.concatenate([kept.data, missing.astype(np.uint8)])
+    lengths = np.concatenate([lengths, np.ones(len(missing), np.int64)])
     counts = np.concatenate([kept.counts, np.ones(len(missing), np.int64)])
-    return pieces, counts
+    return arena, lengths, counts
 
 
 def cut_to_sizes(splitter: "Splitter", counts: np.ndarray,
                  sizes: list[int]) -> list[dict[bytes, int]]:
     """Given every piece's count once the re-split pieces are added: drop the pieces the
     tokenizer never uses, then for each size cut the least frequent and re-split them."""
-    pieces = splitter.pieces
-    alive = np.arange(len(pieces), dtype=np.int64)
+    alive = np.arange(len(splitter.lengths), dtype=np.int64)
     alive, counts = splitter.drop_wasted(alive, counts)
     final = []
-    byte_rank = None
     for size in sizes:
         limit = size - 3
         if len(alive) > limit:
-            if byte_rank is None:
-                byte_rank = splitter.byte_rank()
-            ranked = cut_order(splitter.lengths[alive], counts, byte_rank[alive])
+            ranked = cut_order(splitter.lengths[alive], counts, splitter.rank[alive])
             top, rest = ranked[:limit], ranked[limit:]
             buf, ends = splitter.texts(alive[rest])
             rest_counts = counts[rest]
             alive, counts = alive[top], counts[top]
             counts = counts + splitter.split(alive, counts, buf, ends, rest_counts)
             alive, counts = splitter.drop_wasted(alive, counts)
-        final.append(dict(zip([pieces[i] for i in alive.tolist()], counts.tolist())))
+        final.append(dict(zip(splitter.piece_bytes(alive), counts.tolist())))
     return final
 
 
@@ -74,25 +73,44 @@ def cut_order(lengths: np.ndarray, counts: np.ndarray, byte_rank: np.ndarray) ->
 
 
 class CompiledPieces:
-    """Pieces compiled for the trie-walking kernels: the trie (piece i has id i, scores
-    given per call), the slot where each piece ends, and their bytes back to back."""
+    """Pieces compiled for the trie-walking kernels: their bytes back to back (``arena``,
+    ``starts``, ``lengths``), each one's place in byte order (``rank``), the trie (piece i
+    has id i, scores given per call) and the slot where each piece ends. The pieces must
+    be distinct, and the 256 bytes among them."""
 
-    def __init__(self, pieces: list[bytes]):
+    def __init__(self, arena: np.ndarray, lengths: np.ndarray):
         from ..trie import PieceTrie
 
-        self.pieces = pieces
-        n = len(pieces)
-        self.trie = PieceTrie.build(pieces, np.arange(n, dtype=np.int32), np.zeros(n),
-                                   automaton=False)
+        self.arena = arena
+        self.lengths = lengths
+        self.starts = np.cumsum(lengths) - lengths
+        n = len(lengths)
+        order = self._byte_order()
+        self.rank = np.empty(n, np.int64)  # kept: the cut needs it when far more is held
+        self.rank[order] = np.arange(n)
+        self.trie = PieceTrie.from_sorted(*self.texts(order), order,
+                                          np.arange(n, dtype=np.int32), np.zeros(n),
+                                          automaton=False)
+        del order
         terminal = np.flatnonzero(self.trie.value >= 0)
         self.slot = np.empty(n, np.int64)
         self.slot[self.trie.value[terminal]] = terminal
-        self.arena = np.frombuffer(b"".join(pieces), np.uint8)
-        self.lengths = np.fromiter(map(len, pieces), np.int64, n)
-        self.starts = np.cumsum(self.lengths) - self.lengths
 
-    def byte_rank(self) -> np.ndarray:
-        """int64[n]: each piece's place when the pieces are sorted by their bytes."""
+    @classmethod
+    def of(cls, pieces: list[bytes], *args, **kwargs):
+        """Compiled from a list of pieces."""
+        arena = np.frombuffer(b"".join(pieces), np.uint8)
+        lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+        return cls(arena, lengths, *args, **kwargs)
+
+    def piece_bytes(self, which: np.ndarray) -> list[bytes]:
+        """The pieces ``which`` (int64 indices) as bytes."""
+        return [self.arena[a:a + n].tobytes()
+                for a, n in zip(self.starts[which].tolist(), self.lengths[which].tolist())]
+
+    def _byte_order(self) -> np.ndarray:
+        """The pieces' indices sorted by their bytes (in numpy: a Python sort of bytes
+        objects needs them as objects)."""
         from .runs import _prefixes
 
         # np.lexsort's last key sorts first: the first 8 bytes last, the lengths first (a
@@ -100,9 +118,7 @@ class CompiledPieces:
         columns = [self.lengths]
         for j in reversed(range(0, int(self.lengths.max(initial=0)), 8)):
             columns.append(_prefixes(self.arena, self.starts + j, self.lengths - j))
-        rank = np.empty(len(self.lengths), np.int64)
-        rank[np.lexsort(columns)] = np.arange(len(self.lengths))
-        return rank
+        return np.lexsort(columns)
 
     def texts(self, which: np.ndarray):
         """The pieces ``which`` back to back: (buf uint8, ends int64)."""
@@ -121,8 +137,8 @@ class Splitter(CompiledPieces):
     subset alone, without rebuilding one per round.
     """
 
-    def __init__(self, pieces: list[bytes], workers: int, progress=None):
-        super().__init__(pieces)
+    def __init__(self, arena: np.ndarray, lengths: np.ndarray, workers: int, progress=None):
+        super().__init__(arena, lengths)
         self.workers = workers
         self.progress = progress  # a progress bar, updated once per re-split
 

@@ -262,7 +262,9 @@ class Pieces(CompiledPieces):
     wanders down the paths of pruned ones)."""
 
     def __init__(self, pieces: list[bytes]):
-        super().__init__(pieces)
+        self.pieces = pieces
+        super().__init__(np.frombuffer(b"".join(pieces), np.uint8),
+                         np.fromiter(map(len, pieces), np.int64, len(pieces)))
         self.single = self.lengths == 1
 
     def __len__(self) -> int:
