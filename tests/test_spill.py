@@ -216,11 +216,17 @@ def test_run_files_are_whole_or_absent(tmp_path):
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
 def test_spilled_training_gives_the_same_models(case, tmp_path, monkeypatch):
     """Every exactness case of the reference, with a budget that spills every table
-    many times (and batches of 2048 characters, so that small cases spill too):
-    byte-identical models."""
+    many times (and batches of 2048 characters, so that small cases spill too), and the
+    kept n-grams merged in ranges of 512 run entries: byte-identical models."""
     import bytepiece.trainer
+    from bytepiece.training import ngram_counts
 
     monkeypatch.setattr(bytepiece.trainer, "_batch_chars", lambda allowance: 2048)
+    monkeypatch.setattr(ngram_counts, "RANGE_ENTRIES", 512)
+    parts = []
+    key_ranges = ngram_counts.key_ranges
+    monkeypatch.setattr(ngram_counts, "key_ranges",
+                        lambda runs, n, **kw: parts.append(n) or key_ranges(runs, n, **kw))
     texts = _texts(case)
     trainer = Trainer(**case["params"])
     trainer.train(texts, workers=case.get("workers", 1), max_memory=TINY_BUDGET,
@@ -228,6 +234,7 @@ def test_spilled_training_gives_the_same_models(case, tmp_path, monkeypatch):
     if len(texts) >= 8:  # batches hold whole texts: a few files are a batch or two
         assert trainer.spills["ngrams"] >= 2 and trainer.spills["pieces"] >= 2, trainer.spills
         assert trainer.temp_disk > 0
+        assert parts[0] > 4 * case.get("workers", 1), parts  # more ranges than by workers
     assert not (tmp_path / "tmp" / "bytepiece-train").exists()
     paths = trainer.save(tmp_path / "model.json")
     for path, rel in zip(paths, case["outputs"]):

@@ -81,6 +81,11 @@ def _slices(tables, free: bool = False) -> Block:
     return Block(keys, counts)
 
 
+#: Entries of the runs per range of the merge, at most about: a range's kept n-grams are
+#: held whole while the language model is written (``blocks``), a few ranges at once.
+RANGE_ENTRIES = 4 << 20
+
+
 def merge_ngrams(runs: list, order: int, min_count: int, workers: int, fan_in: int,
                  spill: Spill) -> "KeptNgrams":
     """The n-grams of orders 1..order of the summed runs, those of orders >= 2 counted
@@ -99,7 +104,8 @@ class KeptNgrams:
     def __init__(self, runs: list, order: int, min_count: int, workers: int):
         self.runs = runs
         self.order, self.min_count, self.workers = order, min_count, workers
-        self.ranges = key_ranges(runs, 4 * workers if workers > 1 else 1, align_bits=48)
+        parts = max(4 * workers if workers > 1 else 1, sum(map(len, runs)) // RANGE_ENTRIES)
+        self.ranges = key_ranges(runs, parts, align_bits=48)
         self.byte_counts = np.zeros(256, np.int64)
         self.longer = 0
         for byte_counts, longer in _in_order(self._counted, self.ranges, workers):
