@@ -78,13 +78,15 @@ class PieceTrie:
         nodes[0::2] = base.view(np.uint32)
         nodes[1::2] = check.view(np.uint32)
         del base, check  # before the arrays below are made: 120 MB at 15M slots
-        terminal = index >= 0
+        terminal = np.flatnonzero(index >= 0)
         piece = order[index[terminal]]
-        value = np.full(index.shape[0], -1, np.int32)
+        slots = index.shape[0]
+        del index  # before the arrays below are made: 225 MB at 56M slots
+        value = np.full(slots, -1, np.int32)
         value[terminal] = np.asarray(ids)[piece]
-        slot_logp = np.full(index.shape[0], np.inf)
+        slot_logp = np.full(slots, np.inf)
         slot_logp[terminal] = np.asarray(logp, np.float64)[piece]
-        del index, terminal, piece
+        del terminal, piece
         if not automaton:
             return cls(nodes, value, slot_logp, pair_table(nodes))
         fail, depth, order = failure_links(nodes)

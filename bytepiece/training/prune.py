@@ -19,10 +19,11 @@ from .runs import Block
 SLAB_BYTES = 8 << 20
 
 
-def prune_pieces(kept: Block, resplit: Iterable[Block], sizes: list[int], workers: int,
+def prune_pieces(vocab: tuple, resplit: Iterable[Block], sizes: list[int], workers: int,
                  progress=None) -> list[dict[bytes, int]]:
-    """[{piece: count}] for each size of ``sizes`` (largest first)."""
-    arena, lengths, counts = vocabulary(kept)
+    """[{piece: count}] for each size of ``sizes`` (largest first), from the kept pieces
+    (``vocabulary``) and the pieces to re-split."""
+    arena, lengths, counts = vocab
     splitter = Splitter(arena, lengths, workers, progress)
     del arena, lengths
     counts = counts + splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
