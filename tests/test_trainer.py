@@ -163,56 +163,6 @@ def test_ngram_lm_as_reference(chunks, order, min_count):
     assert got == want  # exact floats
 
 
-def _lm_table(keys: list[int], slots: int):
-    """An LM table of ``slots`` home slots holding ``keys`` (each valued by its index),
-    written by ``ngrams.add_to_lm``, and its look-up: the value of a key, or None."""
-    import numba
-
-    from bytepiece._kernels import ngrams
-
-    kv = np.zeros(2 * (slots + ngrams.LM_TAIL), np.uint64)
-    ngrams.add_to_lm(kv, np.full(65536, -np.inf), np.array(keys, np.uint64),
-                     np.arange(len(keys), dtype=np.float64))
-
-    @numba.njit
-    def slot(kv, key):
-        return ngrams.lm_slot(kv, key)
-
-    def look_up(key: int):
-        s = slot(kv, np.uint64(key))
-        return float(kv.view(np.float64)[s + 1]) if int(kv[s]) == key else None
-
-    return kv, look_up
-
-
-@given(st.lists(st.integers(1, 2 ** 48 - 1), unique=True, max_size=300),
-       st.lists(st.integers(1, 2 ** 48 - 1), max_size=50), st.integers(1, 40))
-@FAST
-def test_lm_table_finds_what_it_holds(keys, others, spare):
-    """The LM table, its pairs in the order of their home slots, finds every key it holds
-    and no other, however crowded (a few home slots for hundreds of keys: clusters run
-    into the tail), and keeps the order."""
-    from bytepiece._kernels import ngrams
-
-    keys = [(3 + k % 5) << 56 | k for k in keys]  # orders 3..7, as add_to_lm keeps
-    kv, look_up = _lm_table(keys, max(1, len(keys) // 8) + spare)
-    for i, key in enumerate(keys):
-        assert look_up(key) == i
-    for key in others:
-        key = 3 << 56 | key
-        if key not in keys:
-            assert look_up(key) is None
-    homes = (((kv[0::2] * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32))
-             * np.uint64(kv.shape[0] // 2 - ngrams.LM_TAIL)) >> np.uint64(32)
-    held = homes[kv[0::2] != 0]
-    assert (np.diff(held.astype(np.int64)) >= 0).all() and len(held) == len(keys)
-
-
-def test_a_full_lm_table_is_an_error():
-    with pytest.raises(ValueError, match="table is full"):
-        _lm_table([3 << 56 | k for k in range(1, 4200)], 1)
-
-
 # -- segmentation with the n-gram LM ---------------------------------------------
 
 @given(st.lists(chunk_st, min_size=1, max_size=8), st.lists(chunk_st, min_size=1, max_size=4),

@@ -63,7 +63,7 @@ def best_states(buf, c0, c1, unigram, bigram, kv, kv_logp, order, ensure_unicode
                     body = (body << np.uint64(8)) | np.uint64(buf[c0 + i - j])
                     key = (np.uint64(j + 1) << _LEN_SHIFT) | body
                     s = lm_slot(kv, key)
-                    if kv[s] != key:
+                    if kv[s] == 0:
                         break
                     nodes[r + j] = kv_logp[s + 1]
     prev = np.empty(order, np.float64)

@@ -222,75 +222,25 @@ def entries(table, size):
     return keys, counts
 
 
-#: The language model's table is at most this full: 19 bytes a kept n-gram. Its pairs
-#: are kept in the order of their home slots (``lm_slot``), so that a look-up, present or
-#: absent, probes about four slots at that load (linear probing in any order: ~23 for an
-#: absent key at 0.85, and ~3.6 at 0.6, where the table took 27 bytes an n-gram).
-LM_LOAD = 0.85
-#: Slots past the last home slot, where the last clusters run on (the table does not wrap).
-LM_TAIL = 4096
-
-
-def lm_slots(longer: int) -> int:
-    """Slots of an LM table for ``longer`` n-grams of orders >= 3: its uint64 size halved."""
-    return max(1024, int(longer / LM_LOAD) + 1) + LM_TAIL
-
-
-@inner
-def _lm_home(key, homes):
-    """The home slot of ``key`` among ``homes``: the top bits of its Fibonacci hash, scaled
-    to the slot count (any count, not only powers of two)."""
-    return (((key * _FIB) >> np.uint64(32)) * homes) >> np.uint64(32)
+#: The language model's table is at most this full: 27 bytes a kept n-gram at most,
+#: and a look-up of an absent n-gram (one per byte) probes ~3.6 slots on average.
+LM_LOAD = 0.6
 
 
 @inner
 def lm_slot(kv, key):
-    """The index in the LM table ``kv`` of the pair holding ``key``; if there is none, of
-    the pair where the look-up stopped, whose key is not ``key`` (0 when empty).
-
-    ``kv`` holds uint64 pairs (key, value), ``LM_TAIL`` of them past the home slots; a
-    pair sits at its key's home slot or after it, and pairs are in the order of their
-    home slots (``_lm_insert``), so a look-up stops at the first pair whose home slot is
-    past the key's."""
-    homes = np.uint64((kv.shape[0] >> 1) - LM_TAIL)
-    home = _lm_home(key, homes)
-    i = home
+    """The index in the LM table ``kv`` (uint64 pairs, any number of slots) of the pair
+    holding ``key``, or of the empty pair for it: the slot is the top bits of the
+    Fibonacci hash scaled to the slot count, then linear probing."""
+    cap = np.uint64(kv.shape[0] >> 1)
+    i = (((key * _FIB) >> np.uint64(32)) * cap) >> np.uint64(32)
     while True:
         k = kv[2 * i]
-        if k == key or k == 0 or _lm_home(k, homes) > home:
+        if k == key or k == 0:
             return np.int64(2 * i)
         i += np.uint64(1)
-
-
-@inner
-def _lm_insert(kv, kv_value, key, value):
-    """Put (key, value) in the LM table ``kv`` (``kv_value``: the same memory as float64),
-    keeping its pairs in the order of their home slots: the pairs from the first whose
-    home slot is past the key's up to the next empty slot move one slot on."""
-    homes = np.uint64((kv.shape[0] >> 1) - LM_TAIL)
-    home = _lm_home(key, homes)
-    i = home
-    while True:
-        k = kv[2 * i]
-        if k == key:
-            kv_value[2 * i + 1] = value
-            return
-        if k == 0 or _lm_home(k, homes) > home:
-            break
-        i += np.uint64(1)
-    empty = i
-    while kv[2 * empty] != 0:
-        empty += np.uint64(1)
-    if empty + np.uint64(1) >= np.uint64(kv.shape[0] >> 1):
-        # the last slot stays empty, where every look-up stops at the latest
-        raise ValueError("the language model's table is full: too many n-grams for its size")
-    j = empty
-    while j > i:
-        kv[2 * j] = kv[2 * j - 2]
-        kv[2 * j + 1] = kv[2 * j - 1]
-        j -= np.uint64(1)
-    kv[2 * i] = key
-    kv_value[2 * i + 1] = value
+        if i == cap:
+            i = np.uint64(0)
 
 
 @inner
@@ -306,7 +256,7 @@ def add_to_lm(kv, bigram, keys, log_counts):
     longer ones as pairs (key, bits of the float64) into ``kv``, found by ``lm_slot``.
 
     keys: uint64[m] in the count table's packing; log_counts: float64[m]. ``kv``
-    must have room for every n-gram of orders >= 3 written into it (``lm_slots``).
+    must have room for every n-gram of orders >= 3 written into it (``LM_LOAD``).
     """
     kv_value = kv.view(np.float64)
     for i in range(keys.shape[0]):
@@ -315,7 +265,9 @@ def add_to_lm(kv, bigram, keys, log_counts):
         if length == 2:
             bigram[_pair_index(key)] = log_counts[i]
         elif length >= 3:
-            _lm_insert(kv, kv_value, key, log_counts[i])
+            s = lm_slot(kv, key)
+            kv[s] = key
+            kv_value[s + 1] = log_counts[i]
 
 
 @kernel

@@ -27,7 +27,7 @@ def build_language_model(byte_counts: np.ndarray, blocks: Iterable[tuple], longe
     its prefix), logs taken by numpy in float64.
     """
     from .._kernels import read_only
-    from .._kernels.ngrams import add_to_lm, condition_lm, lm_slots
+    from .._kernels.ngrams import LM_LOAD, add_to_lm, condition_lm
 
     byte_counts = np.array(byte_counts, np.int64)
     missing = byte_counts == 0
@@ -35,8 +35,9 @@ def build_language_model(byte_counts: np.ndarray, blocks: Iterable[tuple], longe
     total = int(total) + int(missing.sum())
     unigram = np.log(byte_counts.astype(np.float64))
     bigram = np.full(65536, -np.inf)
+    # at most LM_LOAD full: a slot count of any size (``lm_slot``), not a power of two;
     # np.zeros maps zeroed pages, touched only as pairs are written
-    kv = np.zeros(2 * lm_slots(longer), np.uint64)
+    kv = np.zeros(2 * max(1024, int(longer / LM_LOAD) + 1), np.uint64)
     for keys, counts in blocks:
         for i in range(0, len(keys), LOG_BLOCK):
             part = slice(i, i + LOG_BLOCK)
