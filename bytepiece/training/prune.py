@@ -73,6 +73,12 @@ def cut_order(lengths: np.ndarray, counts: np.ndarray, byte_rank: np.ndarray) ->
     return np.lexsort((byte_rank, -lengths, -counts, lengths > 1))
 
 
+def packed(pieces: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(arena, lengths): a list of pieces as their bytes back to back and their lengths."""
+    return (np.frombuffer(b"".join(pieces), np.uint8),
+            np.fromiter(map(len, pieces), np.int64, len(pieces)))
+
+
 class CompiledPieces:
     """Pieces compiled for the trie-walking kernels: their bytes back to back (``arena``,
     ``starts``, ``lengths``), each one's place in byte order (``rank``), the trie (piece i
@@ -100,9 +106,7 @@ class CompiledPieces:
     @classmethod
     def of(cls, pieces: list[bytes], *args, **kwargs):
         """Compiled from a list of pieces."""
-        arena = np.frombuffer(b"".join(pieces), np.uint8)
-        lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
-        return cls(arena, lengths, *args, **kwargs)
+        return cls(*packed(pieces), *args, **kwargs)
 
     def piece_bytes(self, which: np.ndarray) -> list[bytes]:
         """The pieces ``which`` (int64 indices) as bytes."""

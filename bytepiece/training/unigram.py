@@ -32,7 +32,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .prune import CompiledPieces, text_ranges
+from .prune import CompiledPieces, packed, text_ranges
 
 #: candidates seeded, per piece of the largest size, and at most (the first EM pass
 #: over them costs in proportion: more compress better, with diminishing returns)
@@ -263,8 +263,7 @@ class Pieces(CompiledPieces):
 
     def __init__(self, pieces: list[bytes]):
         self.pieces = pieces
-        super().__init__(np.frombuffer(b"".join(pieces), np.uint8),
-                         np.fromiter(map(len, pieces), np.int64, len(pieces)))
+        super().__init__(*packed(pieces))
         self.single = self.lengths == 1
 
     def __len__(self) -> int:
