@@ -65,6 +65,7 @@ class PieceTrie:
         back, ``ends`` int64 cumulative, the i-th of them being piece ``order[i]`` (whose id
         and log-probability are ``ids[order[i]]`` and ``logp[order[i]]``). The caller
         should hold no other reference to ``data``: it is freed before the arrays are made."""
+        from ._kernels import read_only
         from ._kernels.automaton import candidate_lists, failure_links
         from ._kernels.trie import build_double_array
 
@@ -72,7 +73,7 @@ class PieceTrie:
             raise ValueError("every one of the 256 single bytes must be a piece")
         offsets = np.zeros(len(ends) + 1, np.int64)
         offsets[1:] = ends
-        base, check, index = build_double_array(data, offsets)
+        base, check, index = build_double_array(read_only(data), offsets)
         del data, ends, offsets
         nodes = np.empty(2 * base.shape[0], np.uint32)  # free slots' check: 0xFFFFFFFF
         nodes[0::2] = base.view(np.uint32)
