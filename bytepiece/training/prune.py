@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .runs import Block
+from .runs import Block, split_pieces
 
 #: bytes of text segmented at once: the ids take 4 bytes a byte of it
 SLAB_BYTES = 8 << 20
@@ -110,8 +110,7 @@ class CompiledPieces:
 
     def piece_bytes(self, which: np.ndarray) -> list[bytes]:
         """The pieces ``which`` (int64 indices) as bytes."""
-        return [self.arena[a:a + n].tobytes()
-                for a, n in zip(self.starts[which].tolist(), self.lengths[which].tolist())]
+        return split_pieces(*self.texts(which))
 
     def _byte_order(self) -> np.ndarray:
         """The pieces' indices sorted by their bytes (in numpy: a Python sort of bytes
