@@ -21,13 +21,33 @@ def failure_links(nodes):
     fail[v] is the slot of the longest proper suffix of v's string that is a
     trie node (the root, slot 0, when none); order lists the nodes breadth
     first, so every node comes after its failure target.
+
+    Each node's children are listed first, by one pass over the slots' checks
+    (in slot order, which is their bytes' order): trying all 256 bytes of every
+    node took 4 s at 15M slots, where most nodes have one child or none.
     """
     slots = nodes.shape[0] // 2
     fail = np.empty(slots, np.uint32)  # not np.zeros: see _kernels.trie._grow
     depth = np.empty(slots, np.int64)
+    first = np.empty(slots + 1, np.int64)  # node q's children: first[q]..first[q + 1] - 1
     for v in range(slots):
         fail[v] = 0
         depth[v] = 0
+        first[v] = 0
+    first[slots] = 0
+    for v in range(1, slots):
+        parent = np.int64(nodes[2 * v + 1])
+        if parent < slots:  # not a free slot's (or the root's) check
+            first[parent + 1] += 1
+    for q in range(slots):
+        first[q + 1] += first[q]
+    children = np.empty(first[slots], np.uint32)
+    for v in range(1, slots):
+        parent = np.int64(nodes[2 * v + 1])
+        if parent < slots:
+            children[first[parent]] = v
+            first[parent] += 1
+    # first[q] is now the end of q's children, which is where q + 1's begin
     order = np.empty(slots, np.int64)
     order[0] = 0
     head = 0
@@ -36,10 +56,9 @@ def failure_links(nodes):
         q = order[head]
         head += 1
         b = np.int64(nodes[2 * q])
-        for c in range(256):
-            v = b + c
-            if v == 0 or v >= slots or np.int64(nodes[2 * v + 1]) != q:
-                continue
+        for k in range(first[q - 1] if q > 0 else 0, first[q]):
+            v = np.int64(children[k])
+            c = v - b
             depth[v] = depth[q] + 1
             if q != 0:
                 # the longest suffix of q's string that can be followed by c
