@@ -52,7 +52,7 @@ from .training.piece_counts import count_pieces, merge_pieces, resplit_blocks
 from .training.prune import prune_pieces, vocabulary
 from .training import unigram
 from .training.runs import NGRAMS, PIECES, Block, MemoryRun
-from .training.spill import STEADY_THRESHOLD, Spill, default_budget
+from .training.spill import STEADY_THRESHOLD, Spill, allowance, default_budget
 from .training.workdir import WorkDirs
 
 #: Characters of training text handed to a kernel at once: large enough that a
@@ -242,7 +242,7 @@ class Trainer:
             vocab = vocabulary(kept)
             del kept  # its keys and bytes: 236 MB at 4 GB of text
             self.pieces = prune_pieces(vocab, resplit_blocks(resplit), self.max_vocab_size,
-                                       workers, progress)
+                                       workers, progress, allowance(budget))
         finally:
             progress.close()
         self.timings["prune pieces"] = time.perf_counter() - t

@@ -228,14 +228,43 @@ pieces_st = st.dictionaries(
 
 
 @given(pieces_st, st.integers(1, 4), st.integers(2, 8),
-       st.lists(st.integers(259, 290), min_size=1, max_size=3), st.integers(1, 2))
+       st.lists(st.integers(259, 290), min_size=1, max_size=3), st.integers(1, 2),
+       st.booleans())
 @FAST
-def test_prune_pieces_as_reference(pieces, min_count, max_piece_length, sizes, workers):
+def test_prune_pieces_as_reference(pieces, min_count, max_piece_length, sizes, workers,
+                                   automaton):
     trainer = Trainer(max_vocab_size=sizes, min_count=min_count,
                       max_piece_length=max_piece_length)
-    got = trainer.prune_pieces(_piece_table(pieces), workers)
+    with _resplit_with(automaton):
+        got = trainer.prune_pieces(_piece_table(pieces), workers)
     want = ref.prune_pieces(pieces, min_count, max_piece_length, sorted(sizes)[::-1])
     assert got == want
+
+
+def _resplit_with(automaton: bool):
+    """Re-splitting with the kept pieces' automaton (however few they are), or walking
+    their trie."""
+    from unittest import mock
+
+    from bytepiece.training import prune
+
+    return mock.patch.object(prune, "AUTOMATON_FROM_BYTES", 0 if automaton else 1 << 62)
+
+
+def test_the_automaton_is_built_when_the_pieces_are_many_and_the_budget_has_it():
+    from bytepiece.training.prune import AUTOMATON_BYTES_PER_BYTE as PER_BYTE
+    from bytepiece.training.prune import AUTOMATON_FROM_BYTES as FROM, Splitter, use_automaton
+
+    assert not use_automaton(FROM - 1, None)
+    assert use_automaton(FROM, None)
+    assert use_automaton(FROM, PER_BYTE * FROM)
+    assert not use_automaton(FROM, PER_BYTE * FROM - 1)
+    pieces = [bytes([b]) for b in range(256)] + [b"ab", b"abc"]
+    for automaton in (True, False):
+        with _resplit_with(automaton):
+            splitter = Splitter.of(pieces, 1)
+        assert (splitter.trie.fail is not None) == automaton
+        assert (splitter.trie.logp is None) == automaton  # scores per piece instead
 
 
 # -- end to end -------------------------------------------------------------------------
@@ -387,12 +416,14 @@ def _texts(case) -> list[str]:
     return texts
 
 
+@pytest.mark.parametrize("resplit", ["trie walk", "automaton"])
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
-def test_same_models_as_bytepiece(case, tmp_path):
+def test_same_models_as_bytepiece(case, resplit, tmp_path):
     texts = _texts(case)
     params = case["params"]
     trainer = Trainer(**params)
-    trainer.train(texts, workers=case.get("workers", 1))
+    with _resplit_with(resplit == "automaton"):
+        trainer.train(texts, workers=case.get("workers", 1))
     paths = trainer.save(tmp_path / "model.json")
     assert len(paths) == len(case["outputs"])
     for path, rel in zip(paths, case["outputs"]):

@@ -93,6 +93,7 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     ``trainer.pieces``, ``total_bytes`` and ``timings`` as ``Trainer.train`` does."""
     from ..errors import InputError
     from .prune import Splitter, cut_to_sizes, vocabulary
+    from .spill import allowance, default_budget
 
     slots = engine.slots
     if shard_bytes is None:
@@ -163,9 +164,10 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     del packed
     vocab = engine.share(shared)
     to_split = [m[1] for m in merged] + [c[1] for c in counted]
-    splitting = [engine.submit(resplit_task, vocab, run) for run in to_split]
+    splitting = [engine.submit(resplit_task, job, vocab, run) for run in to_split]
     with ThreadPoolExecutor(1) as pool:  # this machine's tokenizer, while the tasks run
-        splitter = pool.submit(Splitter, arena, lengths, os.cpu_count() or 1)
+        splitter = pool.submit(Splitter, arena, lengths, os.cpu_count() or 1, None,
+                               allowance(max_memory or default_budget()))
         splits = engine.gather(splitting)
         splitter = splitter.result()
     stats.seconds["re-split tasks"] = time.perf_counter() - t
@@ -278,17 +280,18 @@ def merge_pieces_task(job: Job, *runs: bytes) -> tuple[bytes, bytes]:
         spill.workdirs.remove()
 
 
-def resplit_task(vocab: tuple, dropped: bytes) -> bytes:
+def resplit_task(job: Job, vocab: tuple, dropped: bytes) -> bytes:
     """Counts added to each piece of the vocabulary (``pack_pieces``: the pieces and their
     counts, in its order) by re-splitting the pieces ``dropped`` with its tokenizer
     (weighted by their counts), compressed."""
     from .prune import Splitter
+    from .spill import allowance
 
     token, packed = vocab
 
     def build():
         pieces, counts = unpack_pieces(packed)
-        return Splitter.of(pieces, 1), counts
+        return Splitter.of(pieces, 1, None, allowance(_budget(job))), counts
 
     splitter, counts = _cached(token, build)
     blocks = RunFile(dropped).blocks() if dropped else []

@@ -8,6 +8,7 @@ each ``max_vocab_size`` the least frequent are cut and re-split the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
@@ -17,14 +18,24 @@ from .runs import Block, split_pieces
 
 #: bytes of text segmented at once: the ids take 4 bytes a byte of it
 SLAB_BYTES = 8 << 20
+#: Bytes of kept pieces from which re-splitting reads the texts with the pieces'
+#: Aho-Corasick automaton (``_kernels.best_path``: 2.2x the speed of a trie walk from
+#: every byte, on the pieces of 1 GB of text); below it, building the automaton (and
+#: compiling its kernels on a first run) would cost about what it saves.
+AUTOMATON_FROM_BYTES = 4 << 20
+#: Bytes the automaton adds at the peak of its build, per byte of the kept pieces
+#: (measured: about 1 GB for the 32.6 MB of 1 GB of text). Without them in the memory
+#: budget, re-splitting walks the trie.
+AUTOMATON_BYTES_PER_BYTE = 40
 
 
 def prune_pieces(vocab: tuple, resplit: Iterable[Block], sizes: list[int], workers: int,
-                 progress=None) -> list[dict[bytes, int]]:
+                 progress=None, memory: int | None = None) -> list[dict[bytes, int]]:
     """[{piece: count}] for each size of ``sizes`` (largest first), from the kept pieces
-    (``vocabulary``) and the pieces to re-split."""
+    (``vocabulary``) and the pieces to re-split. ``memory``: the bytes pruning may add
+    (None: no limit), which decide whether it builds the automaton."""
     arena, lengths, counts = vocab
-    splitter = Splitter(arena, lengths, workers, progress)
+    splitter = Splitter(arena, lengths, workers, progress, memory)
     del arena, lengths
     counts = counts + splitter.split_all(np.arange(len(counts), dtype=np.int64), counts,
                                          ((b.data, b.ends, b.counts) for b in resplit))
@@ -82,10 +93,11 @@ def packed(pieces: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 class CompiledPieces:
     """Pieces compiled for the trie-walking kernels: their bytes back to back (``arena``,
     ``starts``, ``lengths``), each one's place in byte order (``rank``), the trie (piece i
-    has id i, scores given per call) and the slot where each piece ends. The pieces must
-    be distinct, and the 256 bytes among them."""
+    has id i, scores given per call; with ``automaton``, its Aho-Corasick automaton too,
+    with every piece a candidate) and the slot where each piece ends. The pieces must be
+    distinct, and the 256 bytes among them."""
 
-    def __init__(self, arena: np.ndarray, lengths: np.ndarray):
+    def __init__(self, arena: np.ndarray, lengths: np.ndarray, automaton: bool = False):
         from ..trie import PieceTrie
 
         self.arena = arena
@@ -97,7 +109,7 @@ class CompiledPieces:
         self.rank[order] = np.arange(n)
         self.trie = PieceTrie.from_sorted(*self.texts(order), order,
                                           np.arange(n, dtype=np.int32), np.zeros(n),
-                                          automaton=False)
+                                          automaton=automaton)
         del order
         terminal = np.flatnonzero(self.trie.value >= 0)
         self.slot = np.empty(n, np.int64)
@@ -136,13 +148,17 @@ class Splitter(CompiledPieces):
     """Re-split texts with the unigram tokenizer of a subset of ``pieces``.
 
     The trie is built once, over all the pieces; for a subset, the pieces
-    outside it get the log-probability +inf, which the segmentation kernel
-    reads as "no piece ends here": the same segmentation as a trie of the
-    subset alone, without rebuilding one per round.
+    outside it get the log-probability +inf, which the trie walk reads as "no
+    piece ends here", or with the automaton (``use_automaton``) -inf, a
+    candidate that never wins: the same segmentation as a trie of the subset
+    alone, without rebuilding one per round.
     """
 
-    def __init__(self, arena: np.ndarray, lengths: np.ndarray, workers: int, progress=None):
-        super().__init__(arena, lengths)
+    def __init__(self, arena: np.ndarray, lengths: np.ndarray, workers: int, progress=None,
+                 memory: int | None = None):
+        super().__init__(arena, lengths, use_automaton(arena.nbytes, memory))
+        if self.trie.fail is not None:  # the automaton reads scores per piece: 8 bytes a slot
+            self.trie = dataclasses.replace(self.trie, logp=None)
         self.workers = workers
         self.progress = progress  # a progress bar, updated once per re-split
 
@@ -156,29 +172,35 @@ class Splitter(CompiledPieces):
         """``split`` summed over ``texts``, (buf, ends, weights) triples (blocks of a run):
         the scores and totals, arrays over the whole trie, are made once."""
         totals = np.zeros(len(self.slot), np.int64)
-        logp = None
+        scored = False
         for buf, ends, weights in texts:
             if len(ends):
-                if logp is None:
-                    logp = self._scores(alive, counts)
-                self._add(totals, logp, buf, ends, weights)
+                if not scored:
+                    self._score(alive, counts)
+                    scored = True
+                self._add(totals, buf, ends, weights)
         if self.progress is not None:
             self.progress.update(1)
         return totals[alive]
 
-    def _scores(self, alive, counts) -> np.ndarray:
-        """log(count / total) of the pieces ``alive`` per trie slot, as the reference
-        computes them; +inf (no piece ends here) elsewhere. Written over the trie's own
-        scores, which are not used otherwise (at 1 GB of text, 120 MB)."""
+    def _score(self, alive, counts) -> None:
+        """Set the trie's scores: log(count / total) of the pieces ``alive``, as the
+        reference computes them; for the others, +inf per trie slot (no piece ends here)
+        or -inf per piece in the automaton (a candidate that never wins). Written over
+        the trie's own scores, which are not used otherwise (at 1 GB of text, 120 MB)."""
         log_total = np.log(float(int(counts.sum(dtype=np.int64))))
-        logp = self.trie.logp
-        logp.fill(np.inf)
-        logp[self.slot[alive]] = np.log(counts.astype(np.float64)) - log_total
-        return logp
+        scores = np.log(counts.astype(np.float64)) - log_total
+        if self.trie.fail is not None:
+            self.trie.id_logp.fill(-np.inf)  # the last entry, the fillers', stays -inf
+            self.trie.id_logp[alive] = scores
+        else:
+            self.trie.logp.fill(np.inf)
+            self.trie.logp[self.slot[alive]] = scores
 
-    def _add(self, totals, logp, buf, ends, weights) -> None:
+    def _add(self, totals, buf, ends, weights) -> None:
         """totals[piece] += weight of each text for each piece of its best segmentation."""
         from .._kernels import read_only
+        from .._kernels.best_path import chunk_bounds, segment_chunks
         from .._kernels.lm import add_weighted
         from .._kernels.viterbi import segment
 
@@ -188,8 +210,12 @@ class Splitter(CompiledPieces):
         def run(part):
             lo, hi = part
             b0 = int(ends[lo - 1]) if lo else 0
-            return segment(buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0, False,
-                           trie.nodes, trie.value, logp, trie.pair, -1.0, np.uint64(0), 0)
+            texts, text_ends = buf[b0:int(ends[hi - 1])], ends[lo:hi] - b0
+            if trie.fail is not None:
+                return segment_chunks(texts, *chunk_bounds(texts, text_ends, False),
+                                      *trie.automaton)
+            return segment(texts, text_ends, False, trie.nodes, trie.value, trie.logp,
+                           trie.pair, -1.0, np.uint64(0), 0)
 
         # a slab of texts at a time, split between the workers: the segmentation's ids
         # take 4 bytes a byte of text, and a block of a run can hold 40 MB of it
@@ -216,6 +242,13 @@ class Splitter(CompiledPieces):
             if used.all():
                 return alive, totals
             alive, counts = alive[used], totals[used]
+
+
+def use_automaton(piece_bytes: int, memory: int | None) -> bool:
+    """Whether to re-split with the automaton the kept pieces' ``piece_bytes`` (see
+    ``AUTOMATON_FROM_BYTES``), given the ``memory`` pruning may add (None: no limit)."""
+    return piece_bytes >= AUTOMATON_FROM_BYTES and (
+        memory is None or AUTOMATON_BYTES_PER_BYTE * piece_bytes <= memory)
 
 
 def text_ranges(ends: np.ndarray, workers: int, start: int = 0,
