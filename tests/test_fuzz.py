@@ -112,7 +112,7 @@ def test_json_mutated_models():
     loaded = []
 
     @given(st.lists(model_edit, min_size=1, max_size=3))
-    @settings(max_examples=800, deadline=None, database=None)
+    @settings(max_examples=800, deadline=None, database=None, derandomize=True)
     def mutate(edits):
         pieces = json.loads(BASE_TEXT)
         for edit in edits:
@@ -127,7 +127,7 @@ def test_json_mutated_models():
         loaded.append(len(edits))
 
     mutate()
-    assert len(loaded) >= 300, len(loaded)  # about 380 of the 800
+    assert len(loaded) >= 300, len(loaded)  # 325 of the 800 (derandomized: the same every run)
 
 
 json_value = st.recursive(
