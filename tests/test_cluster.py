@@ -74,6 +74,38 @@ def test_dask_trains_the_same_model(dask_client, local_model, tmp_path, shard_by
     assert stats.moved > 0 and stats.shared > 0  # counted (their size: benchmarks/cluster.py)
 
 
+def test_dask_resplitting_through_the_automaton_trains_the_same_model(dask_client,
+                                                                      local_model, tmp_path):
+    """The workers' re-split tasks and this machine's cut read the pieces through the kept
+    pieces' automaton (however few they are), and the model is the one of one machine,
+    which walked the trie."""
+    from bytepiece.training import prune
+
+    def use_automaton_from(size):
+        from bytepiece.training import prune
+
+        prune.AUTOMATON_FROM_BYTES = size
+
+    def splitters_with_automaton():
+        from bytepiece.training import distributed
+
+        return [value[0].trie.fail is not None for value in distributed._CACHE.values()
+                if isinstance(value, tuple) and isinstance(value[0], prune.Splitter)]
+
+    default = prune.AUTOMATON_FROM_BYTES
+    dask_client.run(use_automaton_from, 0)
+    try:
+        prune.AUTOMATON_FROM_BYTES = 0
+        trainer = Trainer(max_vocab_size=SIZES)
+        trainer.train(Corpus(FILES), cluster=dask_client)
+        used = dask_client.run(splitters_with_automaton)
+    finally:
+        prune.AUTOMATON_FROM_BYTES = default
+        dask_client.run(use_automaton_from, default)
+    assert _model_bytes(trainer, tmp_path, "a.json") == local_model
+    assert sum(used.values(), []) and all(sum(used.values(), []))
+
+
 @pytest.mark.parametrize("shard_bytes,parts", LAYOUTS[:2])
 def test_ray_trains_the_same_model(ray_cluster, local_model, tmp_path, shard_bytes, parts):
     trainer = Trainer(max_vocab_size=SIZES)
