@@ -93,7 +93,7 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     ``trainer.pieces``, ``total_bytes`` and ``timings`` as ``Trainer.train`` does."""
     from ..errors import InputError
     from .prune import Splitter, cut_to_sizes, vocabulary
-    from .spill import allowance, default_budget
+    from .spill import allowance
 
     slots = engine.slots
     if shard_bytes is None:
@@ -167,7 +167,7 @@ def train(trainer, corpus, engine, max_memory: int | None = None,
     splitting = [engine.submit(resplit_task, job, vocab, run) for run in to_split]
     with ThreadPoolExecutor(1) as pool:  # this machine's tokenizer, while the tasks run
         splitter = pool.submit(Splitter, arena, lengths, os.cpu_count() or 1, None,
-                               allowance(max_memory or default_budget()))
+                               allowance(_budget(job)))
         splits = engine.gather(splitting)
         splitter = splitter.result()
     stats.seconds["re-split tasks"] = time.perf_counter() - t
@@ -318,8 +318,9 @@ class _MergeSpill:
 
 
 def _budget(job: Job) -> int:
-    """A task's memory budget. The task keeps it in resident memory as ``Trainer.train``
-    does: freed arrays go back to the system from here on."""
+    """A task's memory budget (and the client's, for its cut to sizes). The process keeps
+    it in resident memory as ``Trainer.train`` does: freed arrays go back to the system
+    from here on, so that ``spill.allowance`` sees what is in use."""
     from ..memory import steady_memory
     from .spill import STEADY_THRESHOLD, default_budget
 
