@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numba
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
@@ -170,6 +171,14 @@ def test_exact_ties_go_to_the_longer_piece_within_and_across_pairs():
     assert _best_pieces(counts, b"abcdef") == [b"abc", b"def"]
 
 
+@numba.njit
+def _sparse_after_reading(buf, cuts, lo, nodes, fail, cand_se, lists, n):
+    """``_mostly_bytes`` of the lists ``_read_lanes`` fills (both are inner kernels, which
+    Python cannot call)."""
+    _read_lanes(buf, cuts, lo, nodes, fail, cand_se, lists)
+    return _mostly_bytes(lists, n)
+
+
 def test_both_scoring_modes_match_the_trie_walk():
     """Blocks where most positions end no piece longer than a byte (Chinese-like) take
     the branchy scoring pass, the others the branch-free one: both give the walk's ids."""
@@ -184,9 +193,9 @@ def test_both_scoring_modes_match_the_trie_walk():
         buf = np.frombuffer(b"".join(words), np.uint8)
         ends = np.array([buf.shape[0]], np.int64)
         lists = np.empty(buf.shape[0], np.uint64)
-        _read_lanes(buf, np.array([0] * 8 + [buf.shape[0]], np.int64), 0, trie.nodes, trie.fail,
-                    trie.cand_se, lists)
-        assert _mostly_bytes(lists, buf.shape[0]) == sparse
+        cuts = np.array([0] * 8 + [buf.shape[0]], np.int64)
+        assert _sparse_after_reading(buf, cuts, 0, trie.nodes, trie.fail, trie.cand_se, lists,
+                                     buf.shape[0]) == sparse
         got = segment_best(buf, ends, True, *trie.automaton)
         want = _walk(trie, buf, ends, True)
         assert got[0].tolist() == want[0].tolist()

@@ -8,7 +8,7 @@ kernel into plain Python for debugging and coverage.
 
 import numba
 
-kernel = numba.njit(cache=True, nogil=True)
+kernel = numba.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 #: For the helpers only other kernels call: no wrapper that would let Python call them,
 #: one function less per helper for LLVM to optimize and emit on a first run.
-inner = numba.njit(cache=True, nogil=True, no_cpython_wrapper=True)
+inner = numba.njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)

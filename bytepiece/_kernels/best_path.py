@@ -87,7 +87,7 @@ def _finish_lane(buf, p, end, q, lo, nodes, fail, cand_se, lists):
         p, q = _advance(buf, p, q, lo, nodes, fail, cand_se, lists)
 
 
-@kernel
+@inner
 def _read_lanes(buf, cuts, lo, nodes, fail, cand_se, lists):
     """lists[p - lo] = the candidate list (``cand_se``) of the automaton's state after
     buf[p], for p in cuts[0]..cuts[8]: read here, where the load is off the
@@ -207,7 +207,7 @@ def _best_chunk(buf, c0, lists, s0, n, cand_len, id_logp, cand_id, guard,
         b += one
 
 
-@kernel
+@inner
 def _mostly_bytes(lists, n):
     """Whether most of the first n positions (one in 16 sampled) end no piece longer
     than a byte (their candidate list is empty): true of Chinese text (inside a
