@@ -228,12 +228,19 @@ LM_LOAD = 0.6
 
 
 @inner
+def lm_slot_start(kv, key):
+    """The index in ``kv`` where the search for ``key`` starts (``lm_slot``): the top bits
+    of the Fibonacci hash scaled to the slot count."""
+    cap = np.uint64(kv.shape[0] >> 1)
+    return np.uint64(2) * ((((key * _FIB) >> np.uint64(32)) * cap) >> np.uint64(32))
+
+
+@inner
 def lm_slot(kv, key):
     """The index in the LM table ``kv`` (uint64 pairs, any number of slots) of the pair
-    holding ``key``, or of the empty pair for it: the slot is the top bits of the
-    Fibonacci hash scaled to the slot count, then linear probing."""
+    holding ``key``, or of the empty pair for it: ``lm_slot_start``, then linear probing."""
     cap = np.uint64(kv.shape[0] >> 1)
-    i = (((key * _FIB) >> np.uint64(32)) * cap) >> np.uint64(32)
+    i = lm_slot_start(kv, key) >> np.uint64(1)
     while True:
         k = kv[2 * i]
         if k == key or k == 0:
