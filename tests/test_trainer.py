@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pathlib
+import unicodedata
 
 import numpy as np
 import pytest
@@ -111,6 +112,39 @@ def test_pack_chunks_as_reference(texts, isolate_digits):
     buf, ends, _ = pack_chunks(texts, isolate_digits)
     assert buf.tobytes() == b"".join(chunks)
     assert ends.tolist() == np.cumsum([len(c) for c in chunks]).tolist()
+
+
+line_st = st.text(alphabet="ab\r\u0301\u00e9\u1100\u1161\U0001F600", max_size=12)
+
+
+@given(st.lists(line_st, min_size=1, max_size=6), st.booleans())
+@FAST
+def test_pack_chunks_of_lines_as_reference(lines, last_open):
+    """Texts that are lines (each ending with its newline, the last maybe not) take the
+    bulk path of ``pack_chunks``; the chunks are the reference's. Combining marks and
+    conjoining jamo at a line's start would compose with the line before, if NFC
+    crossed the newline."""
+    texts = [line + "\n" for line in lines]
+    if last_open and lines[-1]:
+        texts[-1] = lines[-1]
+    chunks = [c for t in texts for c in ref.train_chunks(t, False)]
+    buf, ends, chars = pack_chunks(texts)
+    assert buf.tobytes() == b"".join(chunks)
+    assert ends.tolist() == np.cumsum([len(c) for c in chunks]).tolist()
+    assert chars == sum(len(unicodedata.normalize("NFC", t)) for t in texts)
+
+
+def test_pack_chunks_of_long_lines_and_non_lines():
+    """Lines near the chunk length, and texts that are not lines (a newline inside, none
+    at the end before the last, an empty last text): the reference's chunks."""
+    cases = [["x" * 9999 + "\n", "y" * 10000 + "\n", "z" * 10001 + "\n", "w" * 10001],
+             ["ab\ncd\n", "e\n"], ["ab", "cd\n"], ["ab\n", ""], ["\u00e9" * 6000 + "\n"],
+             ["\n", "\n\n"]]
+    for texts in cases:
+        chunks = [c for t in texts for c in ref.train_chunks(t, False)]
+        buf, ends, _ = pack_chunks(texts)
+        assert buf.tobytes() == b"".join(chunks), texts
+        assert ends.tolist() == np.cumsum([len(c) for c in chunks]).tolist(), texts
 
 
 def test_train_chunks_hand_cases():
