@@ -77,3 +77,17 @@ class LongLine:
                 break
             data = next(self._reads, b"")
         self.done = True
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their newline ('\\r' is not a line break)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def line_count(text: str) -> int:
+    """How many lines ``split_lines`` gives of ``text``."""
+    return text.count("\n") + (not text.endswith("\n") and bool(text))

@@ -13,7 +13,7 @@ import os
 import zlib
 from typing import BinaryIO, Iterable, Iterator, NamedTuple
 
-from .blocks import LongLine, split_blocks
+from .blocks import LongLine, line_count, split_blocks, split_lines
 from .errors import InputError
 
 #: Files are read in blocks of about this many bytes, cut at a newline.
@@ -173,10 +173,20 @@ class Corpus:
         return [(path, *_stat(path)) for path in self.paths]
 
     def __iter__(self) -> Iterator[str]:
+        for text, count in self.runs():
+            if count == 1:
+                yield text
+            else:
+                yield from split_lines(text)
+
+    def runs(self) -> Iterator[tuple[str, int]]:
+        """The texts of one pass, in runs ``(text, count)``: ``count`` whole lines back to
+        back (a block of a text file), or one text as it is (count 1). The trainer packs
+        runs of lines in bulk (``chunking.pack_runs``)."""
         self.bytes_read = 0
         self.passes += 1
         for path in self.paths:
-            yield from self._texts(path)
+            yield from self._runs(path)
 
     # -- shards: the corpus cut for tasks on a cluster ----------------------------------
 
@@ -201,37 +211,36 @@ class Corpus:
             out.append(Shard(path, start, None, size, mtime))
         return out
 
-    def shard_texts(self, shard: Shard) -> Iterator[str]:
-        """The texts of one shard (a file changed since the shard was cut is an error)."""
-        now = _stat(shard.path)
-        if now != (shard.size, shard.mtime_ns):
-            raise InputError(f"{shard.path} changed while training ({shard.size} bytes, now "
-                             f"{now[0]}): leave the corpus alone until the model is written")
-        yield from self._texts(shard.path, shard.start, shard.end)
+    def shard_texts(self, shard: Shard) -> "ShardTexts":
+        """The texts of one shard, re-iterable and in runs as ``runs()`` gives them (a file
+        changed since the shard was cut is an error)."""
+        return ShardTexts(self, shard)
 
     def _splittable(self, path: str) -> bool:
         return not (_is_parquet(path) or path.lower().endswith(COMPRESSED) or
                     (self.docs == "file" and self.jsonl_field is None))
 
-    def _texts(self, path: str, start: int = 0, end: int | None = None) -> Iterator[str]:
-        """The texts of one file, or of its bytes start..end (a shard)."""
+    def _runs(self, path: str, start: int = 0, end: int | None = None
+              ) -> Iterator[tuple[str, int]]:
+        """The texts of one file, or of its bytes start..end (a shard), in runs."""
         if _is_parquet(path):
-            yield from self._rows(path)
+            yield from ((text, 1) for text in self._rows(path))
         elif self.docs == "file" and self.jsonl_field is None:
-            yield from self._chunked(self._reads(path), path, 0)
+            yield from ((text, 1) for text in self._chunked(self._reads(path), path, 0))
         else:
             long_lines = self.jsonl_field is None
             for offset, block in split_blocks(self._reads(path, start, end), path,
                                               BLOCK_BYTES, long_lines):
                 offset += start
                 if isinstance(block, LongLine):
-                    yield from self._chunked(block.pieces(), path, offset)
+                    yield from ((text, 1) for text in
+                                self._chunked(block.pieces(), path, offset))
                     continue
                 text = self._decode(block, path, offset)
                 if self.jsonl_field is not None:
-                    yield from self._fields(text, path, offset)
-                else:
-                    yield from _split_lines(text)
+                    yield from ((field, 1) for field in self._fields(text, path, offset))
+                elif text:
+                    yield text, line_count(text)
 
     def _chunked(self, pieces, path: str, offset: int):
         """One document given in byte pieces, as texts that end where training chunks
@@ -418,6 +427,30 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+class ShardTexts:
+    """The texts of one shard of a Corpus (``Corpus.shard_texts``): iterable any number
+    of times, and in runs (``runs``) as the corpus's are."""
+
+    def __init__(self, corpus: Corpus, shard: Shard):
+        self.corpus = corpus
+        self.shard = shard
+
+    def __iter__(self) -> Iterator[str]:
+        for text, count in self.runs():
+            if count == 1:
+                yield text
+            else:
+                yield from split_lines(text)
+
+    def runs(self) -> Iterator[tuple[str, int]]:
+        shard = self.shard
+        now = _stat(shard.path)
+        if now != (shard.size, shard.mtime_ns):
+            raise InputError(f"{shard.path} changed while training ({shard.size} bytes, now "
+                             f"{now[0]}): leave the corpus alone until the model is written")
+        yield from self.corpus._runs(shard.path, shard.start, shard.end)
+
+
 def _line_start_after(raw, offset: int, size: int) -> int:
     """The offset just after the first newline at or after ``offset`` in the open file
     ``raw`` (closed here), or ``size`` when there is none."""
@@ -433,15 +466,6 @@ def _line_start_after(raw, offset: int, size: int) -> int:
                 return at + nl + 1
             at += len(data)
     return size
-
-
-def _split_lines(text: str) -> list[str]:
-    """Lines with their newline ('\\r' is not a line break)."""
-    parts = text.split("\n")
-    lines = [p + "\n" for p in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def is_compressed(path: str) -> bool:

@@ -210,3 +210,55 @@ def test_training_on_any_format_gives_the_same_model(inputs, tmp_path):
     assert models["zst"] == models["plain"]
     assert models["folder"] == models["plain"]
     assert models["parquet"] == models["plain"]
+
+
+# -- runs of lines: what the trainer packs in bulk ----------------------------------
+
+def _batches_of(texts, batch_chars, skip=0):
+    from bytepiece.training.batches import batches
+
+    return [(buf.tobytes(), ends.tolist(), seen)
+            for buf, ends, seen in batches(texts, False, batch_chars, skip)]
+
+
+def _chunk_stream(batched):
+    """The chunks of some batches as one byte stream and its ends."""
+    data, ends, at = b"", [], 0
+    for buf, batch_ends, _ in batched:
+        data += buf
+        ends += [at + e for e in batch_ends]
+        at += len(buf)
+    return data, ends
+
+
+@pytest.mark.parametrize("batch_chars", [1, 7, 100, 1 << 20])
+def test_runs_give_the_corpus_texts_and_the_same_batches(tmp_path, batch_chars, monkeypatch):
+    """A Corpus gives its lines in runs (blocks of whole lines); batches cut them at line
+    ends. The chunks, and the texts counted after each batch, are those of the texts one
+    by one: long lines, an empty line, combining marks, a last line with no newline."""
+    monkeypatch.setattr(bytepiece.corpus, "BLOCK_BYTES", 64)
+    lines = ["ab\n", "\n", "e\u0301 x\n", "y" * 150 + "\n", "\u0301z\n", "last"]
+    (tmp_path / "a.txt").write_text("".join(lines))
+    (tmp_path / "b.txt").write_text("one\ntwo\n")
+    corpus = Corpus([tmp_path / "a.txt", tmp_path / "b.txt"])
+    runs = list(corpus.runs())
+    assert any(count > 1 for _, count in runs)
+    assert sum(count for _, count in runs) == len(list(corpus)) == len(lines) + 2
+    by_runs = _batches_of(corpus, batch_chars)
+    one_by_one = _batches_of(list(corpus), batch_chars)
+    assert _chunk_stream(by_runs)[:2] == _chunk_stream(one_by_one)[:2]
+    # every batch ends after the texts it says it has seen
+    for k, (_, _, seen) in enumerate(by_runs):
+        prefix = _chunk_stream(_batches_of(list(corpus)[:seen], 1 << 20))[0]
+        assert _chunk_stream(by_runs[:k + 1])[0] == prefix
+
+
+@pytest.mark.parametrize("skip", [0, 1, 3, 5, 8])
+def test_runs_skip_the_texts_a_resumed_run_counted(tmp_path, skip, monkeypatch):
+    """A resumed run skips its first texts, also from the middle of a run."""
+    monkeypatch.setattr(bytepiece.corpus, "BLOCK_BYTES", 1 << 10)
+    lines = [f"line {i}\n" for i in range(8)]
+    (tmp_path / "a.txt").write_text("".join(lines))
+    corpus = Corpus([tmp_path / "a.txt"])
+    got = _chunk_stream(_batches_of(corpus, 1 << 20, skip))[0]
+    assert got == "".join(lines[skip:]).encode()
