@@ -2,7 +2,9 @@
 
 ``cache=True`` keeps compile cost out of users' way (compiled code is stored on
 disk beside the module, or under ``NUMBA_CACHE_DIR``); ``nogil=True`` lets the
-Python API run kernels on several threads. ``NUMBA_DISABLE_JIT=1`` turns every
+Python API run kernels on several threads; ``no_cfunc_wrapper=True`` skips the
+C-callable wrapper numba would otherwise compile for every function (nothing here takes
+a kernel's address): less to compile on a first run. ``NUMBA_DISABLE_JIT=1`` turns every
 kernel into plain Python for debugging and coverage.
 """
 
