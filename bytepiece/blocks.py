@@ -5,7 +5,7 @@ Used by the corpus reader (``bytepiece.corpus``) and the commands that stream te
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 def split_blocks(reads: Iterator[bytes], name: str, block_bytes: int, long_lines: bool
@@ -91,3 +91,13 @@ def split_lines(text: str) -> list[str]:
 def line_count(text: str) -> int:
     """How many lines ``split_lines`` gives of ``text``."""
     return text.count("\n") + (not text.endswith("\n") and bool(text))
+
+
+def texts_of(runs: Iterable[tuple[str, int]]) -> Iterator[str]:
+    """The texts of runs ``(text, count)`` (``Corpus.runs``) one by one: a run of several
+    lines split into its lines, a single text as it is."""
+    for text, count in runs:
+        if count == 1:
+            yield text
+        else:
+            yield from split_lines(text)

@@ -13,7 +13,7 @@ import os
 import zlib
 from typing import BinaryIO, Iterable, Iterator, NamedTuple
 
-from .blocks import LongLine, line_count, split_blocks, split_lines
+from .blocks import LongLine, line_count, split_blocks, texts_of
 from .errors import InputError
 
 #: Files are read in blocks of about this many bytes, cut at a newline.
@@ -173,11 +173,7 @@ class Corpus:
         return [(path, *_stat(path)) for path in self.paths]
 
     def __iter__(self) -> Iterator[str]:
-        for text, count in self.runs():
-            if count == 1:
-                yield text
-            else:
-                yield from split_lines(text)
+        return texts_of(self.runs())
 
     def runs(self) -> Iterator[tuple[str, int]]:
         """The texts of one pass, in runs ``(text, count)``: ``count`` whole lines back to
@@ -436,11 +432,7 @@ class ShardTexts:
         self.shard = shard
 
     def __iter__(self) -> Iterator[str]:
-        for text, count in self.runs():
-            if count == 1:
-                yield text
-            else:
-                yield from split_lines(text)
+        return texts_of(self.runs())
 
     def runs(self) -> Iterator[tuple[str, int]]:
         shard = self.shard
