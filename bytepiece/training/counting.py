@@ -79,7 +79,8 @@ def count_into_runs(texts, tables: list, count: Callable, table_bytes: Callable,
         _wait(running, 0)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return spill.finish(read_out(tables, False), texts_done, total), total
+    # the tables are emptied as they are read: the sort of the last run has their memory
+    return spill.finish(read_out(tables, True), texts_done, total), total
 
 
 def _wait(running: list, keep: int) -> None:
