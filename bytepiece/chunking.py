@@ -45,6 +45,11 @@ def pack_chunks(texts, isolate_digits: bool = False) -> tuple[np.ndarray, np.nda
         packed = _pack_lines(texts, len(texts))
         if packed is not None:
             return packed
+    return _pack_matched(texts, isolate_digits)
+
+
+def _pack_matched(texts, isolate_digits: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """``pack_chunks`` by the chunk regex, text by text (any texts)."""
     regex = TRAIN_CHUNK_DIGITS if isolate_digits else TRAIN_CHUNK
     normalize = unicodedata.normalize
     chunks: list[bytes] = []
@@ -69,7 +74,7 @@ def pack_runs(runs: list[str], counts: list[int], isolate_digits: bool = False
             return packed
     texts = [line for run, count in zip(runs, counts)
              for line in (split_lines(run) if count > 1 else (run,))]
-    return pack_chunks(texts, isolate_digits)
+    return _pack_matched(texts, isolate_digits)  # not lines: no second try in bulk
 
 
 def _pack_lines(strings: list[str], n_texts: int) -> tuple[np.ndarray, np.ndarray, int] | None:
